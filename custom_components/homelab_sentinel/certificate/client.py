@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -102,8 +103,8 @@ class CertificateReport:
     dns_names: tuple[str, ...]
 
     def days_remaining(self, now: datetime) -> int:
-        """Whole days until expiry; negative once expired."""
-        return (self.expires - now) // timedelta(days=1)
+        """Whole days until expiry, counted towards zero; negative once expired."""
+        return int((self.expires - now) / timedelta(days=1))
 
 
 class TrustStore:
@@ -119,7 +120,10 @@ class TrustStore:
         """Load every certificate in the given PEM bundles (blocking)."""
         roots: list[x509.Certificate] = []
         for path in paths:
-            roots.extend(_load_pem_certificates(Path(path).read_bytes()))
+            for block in _PEM_CERTIFICATE.findall(Path(path).read_bytes()):
+                # One root that a newer cryptography refuses must not empty the whole store.
+                with contextlib.suppress(ValueError):
+                    roots.append(x509.load_pem_x509_certificate(block))
         return cls(roots)
 
     def with_extra_bundle(self, path: str | os.PathLike[str]) -> TrustStore:
@@ -132,8 +136,9 @@ class TrustStore:
             raise InvalidCAFileError(f"CA bundle {path} holds no certificate")
         return TrustStore([*self._roots, *extra])
 
-    def verifies(self, chain: list[x509.Certificate], subject: x509.verification.Subject, *,
-                 when: datetime) -> bool:
+    def verifies(
+        self, chain: list[x509.Certificate], subject: x509.verification.Subject, *, when: datetime
+    ) -> bool:
         """Whether the chain leads from a trusted root to a leaf valid for subject at when."""
         if self._store is None:
             return False
@@ -191,7 +196,7 @@ def _subject_for(hostname: str) -> x509.verification.Subject | None:
         pass
     try:
         return x509.DNSName(hostname.rstrip(".").encode("idna").decode("ascii"))
-    except (UnicodeError, ValueError):
+    except UnicodeError, ValueError:
         return None
 
 
@@ -200,7 +205,7 @@ def _is_self_issued(certificate: x509.Certificate) -> bool:
         return False
     try:
         certificate.verify_directly_issued_by(certificate)
-    except (ValueError, TypeError, InvalidSignature):
+    except ValueError, TypeError, InvalidSignature:
         return False
     return True
 
@@ -253,7 +258,7 @@ def _no_verify_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     # Old servers are exactly the ones worth reporting on; do not refuse their handshakes.
-    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
     return context
 
@@ -319,12 +324,14 @@ async def fetch_chain(
     *,
     server_name: str | None = None,
     starttls: StartTLS = StartTLS.NONE,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout_seconds: float | None = None,
 ) -> list[x509.Certificate]:
     """Connect, complete a handshake without verification and return the presented chain."""
     sni = server_name or host
+    if timeout_seconds is None:
+        timeout_seconds = DEFAULT_TIMEOUT
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_seconds):
             try:
                 reader, writer = await asyncio.open_connection(
                     host, port, happy_eyeballs_delay=0.25
@@ -348,7 +355,9 @@ async def fetch_chain(
             finally:
                 writer.transport.abort()
     except TimeoutError as err:
-        raise CertificateTimeoutError(f"{host}:{port} did not answer within {timeout} s") from err
+        raise CertificateTimeoutError(
+            f"{host}:{port} did not answer within {timeout_seconds} s"
+        ) from err
     if not chain:
         raise NoCertificateError(f"{host}:{port} presented no certificate")
     return chain
@@ -410,10 +419,7 @@ class CertificateFileReader:
         except PermissionError as err:
             raise CertificatePermissionError(f"{self.path} may not be read") from err
         self._seen = set()
-        if stat.S_ISDIR(mode):
-            found = self._read_directory()
-        else:
-            found = {"": self._read_file(self.path)}
+        found = self._read_directory() if stat.S_ISDIR(mode) else {"": self._read_file(self.path)}
         self._cache = {path: entry for path, entry in self._cache.items() if path in self._seen}
         return {name: chain for name, chain in found.items() if chain}
 
@@ -426,7 +432,9 @@ class CertificateFileReader:
         for child in children:
             try:
                 if child.is_dir():
-                    lineage = next((child / n for n in _LINEAGE_FILES if (child / n).exists()), None)
+                    lineage = next(
+                        (child / n for n in _LINEAGE_FILES if (child / n).exists()), None
+                    )
                     if lineage is not None:
                         found[child.name] = self._read_file(lineage)
                 elif child.suffix.lower() in _CERTIFICATE_SUFFIXES:

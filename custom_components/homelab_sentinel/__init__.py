@@ -1,0 +1,63 @@
+"""Homelab Sentinel: a home server's certificates, bans, backups and authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.typing import ConfigType
+
+from .certificate.coordinator import FileCertificateCoordinator, RemoteCertificateCoordinator
+from .const import CONF_KIND, DOMAIN, Kind
+from .coordinator import SentinelConfigEntry, SentinelCoordinator
+from .repairs_support import async_delete_entry_issues
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
+    Kind.CERTIFICATE: RemoteCertificateCoordinator,
+    Kind.CERTIFICATE_FILE: FileCertificateCoordinator,
+}
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the integration; actions are registered here, once."""
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SentinelConfigEntry) -> bool:
+    """Poll the entry's system once, then add its entities."""
+    coordinator = COORDINATORS[Kind(entry.data[CONF_KIND])](hass, entry)
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+    coordinator.async_register_entry_device()
+    entry.async_on_unload(coordinator.async_add_listener(coordinator.async_remove_stale_devices))
+    await hass.config_entries.async_forward_entry_setups(entry, list(coordinator.descriptions))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SentinelConfigEntry) -> bool:
+    """Remove the entry's entities."""
+    return await hass.config_entries.async_unload_platforms(
+        entry, list(entry.runtime_data.descriptions)
+    )
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Drop the repair issues of a deleted entry."""
+    async_delete_entry_issues(hass, entry)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SentinelConfigEntry, device: DeviceEntry
+) -> bool:
+    """Allow removing a device only when its subject is gone."""
+    coordinator = entry.runtime_data
+    prefix = f"{entry.entry_id}-"
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN and identifier.startswith(prefix):
+            return identifier[len(prefix) :] not in coordinator.data.subjects
+    return False

@@ -1,0 +1,1 @@
+"""TLS certificates, from live endpoints (with STARTTLS) and from PEM files or directories."""

@@ -1,0 +1,241 @@
+"""Coordinators for the certificate and certificate_file kinds."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import certifi
+from cryptography import x509
+from homeassistant.const import CONF_HOST, CONF_PATH, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import UpdateFailed
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from ..const import (
+    CONF_CA_FILE,
+    CONF_SERVER_NAME,
+    CONF_STARTTLS,
+    CONF_WARNING_DAYS,
+    DEFAULT_WARNING_DAYS,
+    DOMAIN,
+    MAX_CONCURRENT_CHECKS,
+)
+from ..coordinator import SentinelConfigEntry, SentinelCoordinator
+from ..repairs_support import WantedIssue, async_sync_issues
+from .client import (
+    CertificateConnectionError,
+    CertificateError,
+    CertificateFileReader,
+    CertificateNotFoundError,
+    CertificatePermissionError,
+    CertificateReport,
+    CertificateTimeoutError,
+    InvalidCAFileError,
+    NoCertificateError,
+    StartTLS,
+    Trust,
+    TrustStore,
+    assess_chain,
+    fetch_chain,
+)
+from .entities import CERTIFICATE_DESCRIPTIONS
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateStatus:
+    """One certificate as entities show it."""
+
+    report: CertificateReport
+    days_remaining: int
+    problem: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSnapshot:
+    """Every certificate an entry watches, by name (``""`` for a single certificate)."""
+
+    subjects: Mapping[str, CertificateStatus]
+
+
+class _SharedCertificateState:
+    """What every certificate entry shares: the system trust store and a bound on checks."""
+
+    def __init__(self) -> None:
+        self.checks = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
+        self._system_store: TrustStore | None = None
+        self._lock = asyncio.Lock()
+
+    async def system_store(self, hass: HomeAssistant) -> TrustStore:
+        async with self._lock:
+            if self._system_store is None:
+                self._system_store = await hass.async_add_executor_job(
+                    TrustStore.from_files, certifi.where()
+                )
+            return self._system_store
+
+
+_SHARED: HassKey[_SharedCertificateState] = HassKey(f"{DOMAIN}_certificates")
+
+
+def _shared(hass: HomeAssistant) -> _SharedCertificateState:
+    if _SHARED not in hass.data:
+        hass.data[_SHARED] = _SharedCertificateState()
+    return hass.data[_SHARED]
+
+
+async def async_trust_store(hass: HomeAssistant, ca_file: str | None) -> TrustStore:
+    """The system trust store, plus a PEM bundle when one is given."""
+    store = await _shared(hass).system_store(hass)
+    if ca_file:
+        store = await hass.async_add_executor_job(store.with_extra_bundle, ca_file)
+    return store
+
+
+class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC):
+    descriptions = CERTIFICATE_DESCRIPTIONS
+    subject_model = "Certificate"
+    _store: TrustStore
+
+    def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
+        super().__init__(hass, entry)
+        self.warning_days: int = entry.options.get(CONF_WARNING_DAYS, DEFAULT_WARNING_DAYS)
+
+    def _status(self, report: CertificateReport, now: datetime) -> CertificateStatus:
+        days = report.days_remaining(now)
+        return CertificateStatus(
+            report=report,
+            days_remaining=days,
+            problem=report.trust is not Trust.TRUSTED or days < self.warning_days,
+        )
+
+    def _sync_repairs(self, snapshot: CertificateSnapshot) -> None:
+        wanted: dict[str, WantedIssue] = {}
+        for name, status in snapshot.subjects.items():
+            report = status.report
+            label = name or self.config_entry.title
+            if report.trust is Trust.EXPIRED:
+                wanted[f"certificate_{name}"] = WantedIssue(
+                    "certificate_expired",
+                    {"name": label, "expires": report.expires.date().isoformat()},
+                )
+            elif status.days_remaining < self.warning_days:
+                wanted[f"certificate_{name}"] = WantedIssue(
+                    "certificate_expiring",
+                    {
+                        "name": label,
+                        "days": str(status.days_remaining),
+                        "expires": report.expires.date().isoformat(),
+                    },
+                )
+        async_sync_issues(self.hass, self.config_entry, wanted)
+
+    async def _async_update_data(self) -> CertificateSnapshot:
+        async with _shared(self.hass).checks:
+            snapshot = await self._async_read()
+        self._sync_repairs(snapshot)
+        return snapshot
+
+    @abstractmethod
+    async def _async_read(self) -> CertificateSnapshot:
+        """Read and judge the certificates once."""
+
+
+class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
+    """Checks the certificate a TLS endpoint presents."""
+
+    device_model = "TLS endpoint"
+
+    async def _async_setup(self) -> None:
+        try:
+            self._store = await async_trust_store(
+                self.hass, self.config_entry.data.get(CONF_CA_FILE)
+            )
+        except InvalidCAFileError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="invalid_ca_file",
+                translation_placeholders={"path": str(self.config_entry.data[CONF_CA_FILE])},
+            ) from err
+
+    async def _async_read(self) -> CertificateSnapshot:
+        data = self.config_entry.data
+        host: str = data[CONF_HOST]
+        server_name: str = data.get(CONF_SERVER_NAME) or host
+        placeholders = {"host": host, "port": str(data[CONF_PORT])}
+        try:
+            chain = await fetch_chain(
+                host,
+                data[CONF_PORT],
+                server_name=server_name,
+                starttls=StartTLS(data.get(CONF_STARTTLS, StartTLS.NONE)),
+            )
+        except CertificateTimeoutError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="timeout",
+                translation_placeholders=placeholders,
+            ) from err
+        except NoCertificateError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="no_certificate",
+                translation_placeholders=placeholders,
+            ) from err
+        except CertificateConnectionError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders=placeholders,
+            ) from err
+        now = dt_util.utcnow()
+        report = assess_chain(chain, self._store, server_name, now)
+        return CertificateSnapshot({"": self._status(report, now)})
+
+
+class FileCertificateCoordinator(_CertificateCoordinatorBase):
+    """Reads certificates from a PEM file or a directory of them."""
+
+    device_model = "Certificate files"
+
+    async def _async_setup(self) -> None:
+        self._reader = CertificateFileReader(self.config_entry.data[CONF_PATH])
+        self._store = await async_trust_store(self.hass, None)
+
+    def _read(self) -> dict[str, list[x509.Certificate]]:
+        return self._reader.read()
+
+    async def _async_read(self) -> CertificateSnapshot:
+        path = str(Path(self.config_entry.data[CONF_PATH]))
+        try:
+            chains = await self.hass.async_add_executor_job(self._read)
+        except CertificateNotFoundError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="not_found",
+                translation_placeholders={"path": path},
+            ) from err
+        except CertificatePermissionError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="permission_denied",
+                translation_placeholders={"path": path},
+            ) from err
+        except CertificateError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="unreadable_certificate",
+                translation_placeholders={"path": path},
+            ) from err
+        now = dt_util.utcnow()
+        return CertificateSnapshot(
+            {
+                name: self._status(assess_chain(chain, self._store, None, now), now)
+                for name, chain in chains.items()
+            }
+        )

@@ -1,0 +1,57 @@
+"""What the certificate kinds show: one set of entities per certificate."""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
+from homeassistant.const import EntityCategory, Platform, UnitOfTime
+
+from ..binary_sensor import SentinelBinarySensorDescription
+from ..sensor import SentinelSensorDescription
+from .client import Trust
+
+CERTIFICATE_DESCRIPTIONS = {
+    Platform.SENSOR: (
+        SentinelSensorDescription(
+            key="expires",
+            translation_key="expires",
+            device_class=SensorDeviceClass.TIMESTAMP,
+            value_fn=lambda status: status.report.expires,
+        ),
+        SentinelSensorDescription(
+            key="days_remaining",
+            translation_key="days_remaining",
+            native_unit_of_measurement=UnitOfTime.DAYS,
+            state_class=SensorStateClass.MEASUREMENT,
+            value_fn=lambda status: status.days_remaining,
+        ),
+        SentinelSensorDescription(
+            key="chain_expires",
+            translation_key="chain_expires",
+            device_class=SensorDeviceClass.TIMESTAMP,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=lambda status: status.report.chain_expires,
+        ),
+        SentinelSensorDescription(
+            key="trust",
+            translation_key="trust",
+            device_class=SensorDeviceClass.ENUM,
+            options=[trust.value for trust in Trust],
+            value_fn=lambda status: status.report.trust.value,
+        ),
+        SentinelSensorDescription(
+            key="issuer",
+            translation_key="issuer",
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=lambda status: status.report.issuer,
+        ),
+    ),
+    Platform.BINARY_SENSOR: (
+        SentinelBinarySensorDescription(
+            key="certificate_problem",
+            translation_key="certificate_problem",
+            device_class=BinarySensorDeviceClass.PROBLEM,
+            is_on_fn=lambda status: status.problem,
+        ),
+    ),
+}

@@ -1,0 +1,106 @@
+"""Config, reconfigure and options flows: a menu of kinds, one step per kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlowResult,
+    OptionsFlow,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_SCAN_INTERVAL
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+import probatio
+
+from .certificate.flow import CertificateFlowMixin
+from .const import (
+    CONF_KIND,
+    CONF_WARNING_DAYS,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_WARNING_DAYS,
+    DOMAIN,
+    Kind,
+)
+
+
+def _seconds(minimum: int) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum,
+            max=7 * 24 * 3600,
+            unit_of_measurement="s",
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
+def _days() -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=1, max=365, unit_of_measurement="d", mode=selector.NumberSelectorMode.BOX
+        )
+    )
+
+
+# Thresholds each kind offers beside the scan interval, with their defaults.
+_KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
+    Kind.CERTIFICATE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.CERTIFICATE_FILE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+}
+_MINIMUM_SCAN_INTERVAL = 10
+
+
+def options_schema(kind: Kind) -> probatio.Schema:
+    """The options form of a kind."""
+    fields: dict[Any, Any] = {
+        probatio.Required(
+            CONF_SCAN_INTERVAL, default=int(DEFAULT_SCAN_INTERVAL[kind].total_seconds())
+        ): _seconds(_MINIMUM_SCAN_INTERVAL),
+    }
+    for key, (default, field_selector) in _KIND_OPTIONS[kind].items():
+        fields[probatio.Required(key, default=default)] = field_selector
+    return probatio.Schema(fields)
+
+
+class HomelabSentinelConfigFlow(CertificateFlowMixin, domain=DOMAIN):
+    """Add one monitored thing per entry."""
+
+    VERSION = 1
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask what to monitor."""
+        return self.async_show_menu(step_id="user", menu_options=[kind.value for kind in Kind])
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change what an entry monitors, through its kind's own step."""
+        kind = Kind(self._get_reconfigure_entry().data[CONF_KIND])
+        step = getattr(self, f"async_step_{kind.value}")
+        result: ConfigFlowResult = await step()
+        return result
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Options: scan interval and the kind's thresholds."""
+        return SentinelOptionsFlow()
+
+
+class SentinelOptionsFlow(OptionsFlowWithReload):
+    """Scan interval and thresholds; the entry reloads when they change."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and store the options."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={key: int(value) for key, value in user_input.items()}
+            )
+        schema = options_schema(Kind(self.config_entry.data[CONF_KIND]))
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+        )

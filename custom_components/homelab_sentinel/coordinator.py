@@ -1,0 +1,102 @@
+"""The coordinator every monitored system builds on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_SCAN_INTERVAL, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+
+from .const import CONF_KIND, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER, Kind
+
+type SentinelConfigEntry = ConfigEntry[SentinelCoordinator[Any]]
+
+
+class SentinelData(Protocol):
+    """What a coordinator's data offers: the repeating things it watches, by name.
+
+    The name ``""`` is the one thing an entry watches when it watches a single thing; such a
+    subject's entities sit on the entry's own device.
+    """
+
+    @property
+    def subjects(self) -> Mapping[str, Any]:
+        """The watched things (certificates, jails, backup jobs) by name."""
+
+
+class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
+    """Polls one monitored system for one config entry."""
+
+    config_entry: SentinelConfigEntry
+    # Entity descriptions by platform, set by each system's coordinator.
+    descriptions: Mapping[Platform, tuple[Any, ...]] = {}
+    device_model: str = ""
+    subject_model: str = ""
+    entry_device_id: str
+
+    def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
+        """Poll at the entry's scan interval, or the kind's default."""
+        kind = Kind(entry.data[CONF_KIND])
+        interval = entry.options.get(CONF_SCAN_INTERVAL)
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=(
+                timedelta(seconds=interval) if interval else DEFAULT_SCAN_INTERVAL[kind]
+            ),
+        )
+
+    @property
+    def entry_device(self) -> DeviceInfo:
+        """The device that stands for the whole entry."""
+        return DeviceInfo(
+            identifiers={(DOMAIN, self.config_entry.entry_id)},
+            name=self.config_entry.title,
+            manufacturer="Homelab Sentinel",
+            model=self.device_model,
+            entry_type=dr.DeviceEntryType.SERVICE,
+        )
+
+    def subject_device(self, subject: str) -> DeviceInfo:
+        """The device of one repeating thing, below the entry's device."""
+        if not subject:
+            return self.entry_device
+        return DeviceInfo(
+            identifiers={(DOMAIN, f"{self.config_entry.entry_id}-{subject}")},
+            name=subject,
+            manufacturer="Homelab Sentinel",
+            model=self.subject_model,
+            entry_type=dr.DeviceEntryType.SERVICE,
+            via_device_id=self.entry_device_id,
+        )
+
+    @callback
+    def async_register_entry_device(self) -> None:
+        """Register the entry's device first, so that subject devices can sit below it."""
+        device = dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.config_entry.entry_id, **self.entry_device
+        )
+        self.entry_device_id = device.id
+
+    @callback
+    def async_remove_stale_devices(self) -> None:
+        """Remove the devices of subjects that are gone, and their entities with them."""
+        if not self.last_update_success:
+            return
+        registry = dr.async_get(self.hass)
+        current = {(DOMAIN, self.config_entry.entry_id)} | {
+            (DOMAIN, f"{self.config_entry.entry_id}-{subject}") for subject in self.data.subjects
+        }
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            if not device.identifiers & current:
+                registry.async_update_device(
+                    device.id, remove_config_entry_id=self.config_entry.entry_id
+                )

@@ -1,0 +1,101 @@
+"""Real TLS servers on loopback, and the certificates they present."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+import socket
+import ssl
+
+import pytest
+
+from .certs import Issued, make_ca, make_leaf, write_ca_bundle
+
+type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Servers:
+    """Starts loopback servers for one test and stops them all afterwards."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._tmp_path = tmp_path
+        self._servers: list[asyncio.Server] = []
+        self._count = 0
+
+    def context(self, issued: Issued) -> ssl.SSLContext:
+        """A server context presenting the certificate and its chain."""
+        self._count += 1
+        certfile, keyfile = issued.write(self._tmp_path / "servers", f"server{self._count}")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        return context
+
+    async def start(self, handler: Handler, context: ssl.SSLContext | None = None) -> int:
+        """Serve on a free loopback port; return the port."""
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=context)
+        self._servers.append(server)
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
+    async def tls(self, issued: Issued) -> int:
+        """A TLS server presenting issued; it reads until the client leaves."""
+        return await self.start(_drain, self.context(issued))
+
+    async def close(self) -> None:
+        """Stop every server and its connections."""
+        for server in self._servers:
+            server.close()
+            server.close_clients()
+        for server in self._servers:
+            await server.wait_closed()
+
+
+async def _drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await reader.read()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def servers(tmp_path: Path) -> AsyncGenerator[Servers]:
+    """Loopback servers, stopped after the test."""
+    started = Servers(tmp_path)
+    yield started
+    await started.close()
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> Issued:
+    """A private root CA; trusted only through an extra CA bundle."""
+    return make_ca()
+
+
+@pytest.fixture
+def ca_bundle(test_ca: Issued, tmp_path: Path) -> Path:
+    """The test CA as a PEM bundle file."""
+    return write_ca_bundle(test_ca, tmp_path / "test-ca.pem")
+
+
+@pytest.fixture
+def trusted_leaf(test_ca: Issued) -> Issued:
+    """A certificate for service.test, 60 days left, issued through an intermediate."""
+    intermediate = make_ca("Sentinel Test Intermediate", issuer=test_ca)
+    return make_leaf(["service.test", "127.0.0.1"], issuer=intermediate)
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def days_from_now(days: float) -> datetime:
+    """A moment some days away."""
+    return datetime.now(UTC) + timedelta(days=days)
