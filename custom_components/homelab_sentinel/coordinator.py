@@ -97,6 +97,4 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
         }
         for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
             if not device.identifiers & current:
-                registry.async_update_device(
-                    device.id, remove_config_entry_id=self.config_entry.entry_id
-                )
+                registry.async_remove_device(device.id)

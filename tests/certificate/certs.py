@@ -84,13 +84,21 @@ def make_ca(
     now = datetime.now(UTC)
     signer_name = issuer.certificate.subject if issuer else _name(name)
     builder = (
-        _builder(_name(name), signer_name, key.public_key(), now - timedelta(days=1), now + valid_for)
+        _builder(
+            _name(name), signer_name, key.public_key(), now - timedelta(days=1), now + valid_for
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

@@ -32,30 +32,33 @@ class Servers:
         context.load_cert_chain(certfile, keyfile)
         return context
 
-    async def start(self, handler: Handler, context: ssl.SSLContext | None = None) -> int:
-        """Serve on a free loopback port; return the port."""
-        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=context)
+    async def start(
+        self, handler: Handler, context: ssl.SSLContext | None = None, port: int = 0
+    ) -> int:
+        """Serve on a loopback port (a free one by default); return the port."""
+        server = await asyncio.start_server(handler, "127.0.0.1", port, ssl=context)
         self._servers.append(server)
         port: int = server.sockets[0].getsockname()[1]
         return port
 
-    async def tls(self, issued: Issued) -> int:
+    async def tls(self, issued: Issued, port: int = 0) -> int:
         """A TLS server presenting issued; it reads until the client leaves."""
-        return await self.start(_drain, self.context(issued))
+        return await self.start(_drain, self.context(issued), port)
 
     async def close(self) -> None:
         """Stop every server and its connections."""
-        for server in self._servers:
+        servers, self._servers = self._servers, []
+        for server in servers:
             server.close()
             server.close_clients()
-        for server in self._servers:
+        for server in servers:
             await server.wait_closed()
 
 
 async def _drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         await reader.read()
-    except (ConnectionError, ssl.SSLError):
+    except ConnectionError, ssl.SSLError:
         pass
     finally:
         writer.close()

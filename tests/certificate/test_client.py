@@ -86,8 +86,9 @@ async def test_self_signed(servers: Servers, system_store: TrustStore) -> None:
     assert report.issuer == "service.test"
 
 
-async def test_expired(servers: Servers, test_ca: Issued, ca_bundle: Path,
-                       system_store: TrustStore) -> None:
+async def test_expired(
+    servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
+) -> None:
     leaf = make_leaf(
         ["service.test"], issuer=test_ca, not_before=days_from_now(-90), not_after=days_from_now(-2)
     )
@@ -96,22 +97,25 @@ async def test_expired(servers: Servers, test_ca: Issued, ca_bundle: Path,
     assert report.days_remaining(_now()) == -2
 
 
-async def test_not_yet_valid(servers: Servers, test_ca: Issued, ca_bundle: Path,
-                             system_store: TrustStore) -> None:
+async def test_not_yet_valid(
+    servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
+) -> None:
     leaf = make_leaf(["service.test"], issuer=test_ca, not_before=days_from_now(3))
     report = await _report(servers, leaf, system_store.with_extra_bundle(ca_bundle))
     assert report.trust is Trust.NOT_YET_VALID
 
 
-async def test_hostname_mismatch(servers: Servers, test_ca: Issued, ca_bundle: Path,
-                                 system_store: TrustStore) -> None:
+async def test_hostname_mismatch(
+    servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
+) -> None:
     leaf = make_leaf(["other.test"], issuer=test_ca)
     report = await _report(servers, leaf, system_store.with_extra_bundle(ca_bundle))
     assert report.trust is Trust.HOSTNAME_MISMATCH
 
 
-async def test_wildcard_certificate_matches(servers: Servers, test_ca: Issued, ca_bundle: Path,
-                                            system_store: TrustStore) -> None:
+async def test_wildcard_certificate_matches(
+    servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
+) -> None:
     leaf = make_leaf(["*.example.test"], issuer=test_ca)
     store = system_store.with_extra_bundle(ca_bundle)
     assert (await _report(servers, leaf, store, "www.example.test")).trust is Trust.TRUSTED
@@ -161,8 +165,9 @@ async def test_plain_text_or_garbage_is_no_certificate(servers: Servers, answer:
         await fetch_chain("127.0.0.1", port)
 
 
-def _mail_server(servers: Servers, context: ssl.SSLContext, protocol: StartTLS,
-                 *, offer: bool = True):  # type: ignore[no-untyped-def]
+def _mail_server(
+    servers: Servers, context: ssl.SSLContext, protocol: StartTLS, *, offer: bool = True
+):  # type: ignore[no-untyped-def]
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if protocol is StartTLS.SMTP:
@@ -186,7 +191,7 @@ def _mail_server(servers: Servers, context: ssl.SSLContext, protocol: StartTLS,
             await writer.drain()
             await writer.start_tls(context)
             await reader.read()
-        except (ConnectionError, ssl.SSLError):
+        except ConnectionError, ssl.SSLError:
             pass
         finally:
             writer.close()
@@ -293,8 +298,9 @@ def test_file_reader_letsencrypt_layout(tmp_path: Path, test_ca: Issued) -> None
     assert sorted(reader.read()) == ["alpha.test", "beta.test", "loose"]
 
 
-def test_file_reader_reparses_only_changed_files(tmp_path: Path, test_ca: Issued,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_reader_reparses_only_changed_files(
+    tmp_path: Path, test_ca: Issued, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "cert.pem"
     path.write_bytes(make_leaf(["a.test"], issuer=test_ca).pem_chain())
     reader = CertificateFileReader(path)
