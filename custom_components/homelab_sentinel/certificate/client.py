@@ -19,12 +19,19 @@ from pathlib import Path
 import re
 import ssl
 import stat
+import warnings
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+# A few public roots carry a non-positive serial; they load fine and are not worth a warning.
+warnings.filterwarnings(
+    "ignore", "Parsed a serial number which wasn't positive", CryptographyDeprecationWarning
+)
 
 DEFAULT_TIMEOUT = 10.0
 _MAX_PROTOCOL_LINE = 4096

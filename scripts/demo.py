@@ -1,0 +1,303 @@
+"""Start the demo targets, a real Home Assistant with this integration, and wire them together.
+
+Run through `scripts/develop`. Everything listens on loopback only. Home Assistant is onboarded
+with the demo user (see DEMO_USER) and gets one config entry per demo target, created through the
+integration's real config flow over Home Assistant's REST API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import ctypes
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import os
+from pathlib import Path
+import signal
+import ssl
+import sys
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.certificate.certs import Issued, make_ca, make_leaf  # noqa: E402
+
+DEMO_USER = ("demo", "demo-sentinel")
+HA_URL = "http://127.0.0.1:8123"
+CLIENT_ID = f"{HA_URL}/"
+
+
+@dataclass
+class DemoEntry:
+    """A config entry to create: the menu option and the form's answers."""
+
+    kind: str
+    answers: dict[str, Any]
+
+
+type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await reader.read()
+    writer.close()
+
+
+def _smtp_with_starttls(context: ssl.SSLContext) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            writer.write(b"220 mail.demo ESMTP demo\r\n")
+            await reader.readline()
+            writer.write(b"250-mail.demo\r\n250 STARTTLS\r\n")
+            await reader.readline()
+            writer.write(b"220 Ready to start TLS\r\n")
+            await writer.drain()
+            await writer.start_tls(context)
+            await reader.read()
+        writer.close()
+
+    return handler
+
+
+class CertificateTargets:
+    """TLS servers on loopback and a Let's Encrypt-like directory, signed by a demo CA."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.servers: list[asyncio.Server] = []
+
+    def _context(self, issued: Issued, name: str) -> ssl.SSLContext:
+        certfile, keyfile = issued.write(self.directory / "servers", name)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        return context
+
+    async def start(self) -> list[DemoEntry]:
+        """Start the servers; return the entries that watch them."""
+        now = datetime.now(UTC)
+        root = make_ca("Homelab Demo Root CA")
+        intermediate = make_ca("Homelab Demo Issuing CA", issuer=root)
+        ca_bundle = self.directory / "demo-ca.pem"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ca_bundle.write_bytes(root.pem_chain())
+        proxy = make_leaf(
+            ["proxy.demo", "127.0.0.1"], issuer=intermediate, not_after=now + timedelta(days=10)
+        )
+        nas = make_leaf(["nas.demo"], issuer=None, not_after=now + timedelta(days=200))
+        mail = make_leaf(["mail.demo"], issuer=intermediate, not_after=now + timedelta(days=70))
+        handlers: list[tuple[int, Handler, ssl.SSLContext | None]] = [
+            (8443, _drain, self._context(proxy, "proxy")),
+            (8444, _drain, self._context(nas, "nas")),
+            (8587, _smtp_with_starttls(self._context(mail, "mail")), None),
+        ]
+        for port, handler, context in handlers:
+            self.servers.append(await asyncio.start_server(handler, "127.0.0.1", port, ssl=context))
+        live = self.directory / "letsencrypt" / "live"
+        for name, days in (("proxy.demo", 10), ("cloud.demo", 75)):
+            (live / name).mkdir(parents=True, exist_ok=True)
+            leaf = make_leaf([name], issuer=intermediate, not_after=now + timedelta(days=days))
+            (live / name / "fullchain.pem").write_bytes(leaf.pem_chain())
+        return [
+            DemoEntry(
+                "certificate",
+                {
+                    "host": "127.0.0.1",
+                    "port": 8443,
+                    "server_name": "proxy.demo",
+                    "starttls": "none",
+                    "ca_file": str(ca_bundle),
+                },
+            ),
+            DemoEntry(
+                "certificate",
+                {"host": "127.0.0.1", "port": 8444, "server_name": "nas.demo", "starttls": "none"},
+            ),
+            DemoEntry(
+                "certificate",
+                {
+                    "host": "127.0.0.1",
+                    "port": 8587,
+                    "server_name": "mail.demo",
+                    "starttls": "smtp",
+                    "ca_file": str(ca_bundle),
+                },
+            ),
+            DemoEntry("certificate_file", {"path": str(live)}),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the servers."""
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+
+
+class HomeAssistantAPI:
+    """Just enough of Home Assistant's onboarding, auth and config-flow APIs."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.token = ""
+
+    async def wait_until_up(self, process: asyncio.subprocess.Process) -> None:
+        """Wait for the HTTP server to answer."""
+        for _ in range(600):
+            if process.returncode is not None:
+                raise SystemExit("Home Assistant stopped during start-up; see its log above")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self.session.get(f"{HA_URL}/api/onboarding") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.5)
+        raise SystemExit("Home Assistant did not start within five minutes")
+
+    async def _token_from_code(self, code: str) -> None:
+        async with self.session.post(
+            f"{HA_URL}/auth/token",
+            data={"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID},
+        ) as response:
+            response.raise_for_status()
+            self.token = (await response.json())["access_token"]
+
+    @property
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def onboard_or_login(self) -> None:
+        """Onboard with the demo user on the first start; log in as it afterwards."""
+        async with self.session.get(f"{HA_URL}/api/onboarding") as response:
+            steps = {step["step"]: step["done"] for step in await response.json()}
+        username, password = DEMO_USER
+        if not steps.get("user"):
+            async with self.session.post(
+                f"{HA_URL}/api/onboarding/users",
+                json={
+                    "client_id": CLIENT_ID,
+                    "name": "Demo",
+                    "username": username,
+                    "password": password,
+                    "language": "en",
+                },
+            ) as response:
+                response.raise_for_status()
+                await self._token_from_code((await response.json())["auth_code"])
+            for step, body in (
+                ("core_config", {}),
+                ("analytics", {}),
+                ("integration", {"client_id": CLIENT_ID, "redirect_uri": CLIENT_ID}),
+            ):
+                if not steps.get(step):
+                    async with self.session.post(
+                        f"{HA_URL}/api/onboarding/{step}", json=body, headers=self._auth
+                    ) as response:
+                        response.raise_for_status()
+            return
+        async with self.session.post(
+            f"{HA_URL}/auth/login_flow",
+            json={
+                "client_id": CLIENT_ID,
+                "handler": ["homeassistant", None],
+                "redirect_uri": CLIENT_ID,
+            },
+        ) as response:
+            flow_id = (await response.json())["flow_id"]
+        async with self.session.post(
+            f"{HA_URL}/auth/login_flow/{flow_id}",
+            json={"client_id": CLIENT_ID, "username": username, "password": password},
+        ) as response:
+            await self._token_from_code((await response.json())["result"])
+
+    async def add_entry(self, entry: DemoEntry) -> str:
+        """Run the integration's config flow; return how it ended."""
+        base = f"{HA_URL}/api/config/config_entries/flow"
+        async with self.session.post(
+            base, json={"handler": "homelab_sentinel"}, headers=self._auth
+        ) as response:
+            flow_id = (await response.json())["flow_id"]
+        for body in ({"next_step_id": entry.kind}, entry.answers):
+            async with self.session.post(
+                f"{base}/{flow_id}", json=body, headers=self._auth
+            ) as response:
+                result = await response.json()
+        return str(result.get("reason") or result.get("title") or result.get("errors"))
+
+
+def _die_with_parent() -> None:
+    """Have the kernel stop Home Assistant if this script dies without cleaning up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextlib.asynccontextmanager
+async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run Home Assistant with the checkout's integration until the context ends."""
+    link = config / "custom_components" / "homelab_sentinel"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(
+            os.path.relpath(REPO / "custom_components" / "homelab_sentinel", link.parent)
+        )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "homeassistant",
+        "--config",
+        str(config),
+        "--skip-pip",
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+
+
+async def main() -> int:
+    """Start everything, then wait until Home Assistant stops or the user presses Ctrl+C."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=Path, default=REPO / "config")
+    arguments = parser.parse_args()
+    config: Path = arguments.config.resolve()
+    targets = CertificateTargets(config / "demo")
+    entries = await targets.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with home_assistant(config) as process, aiohttp.ClientSession() as session:
+            api = HomeAssistantAPI(session)
+            await api.wait_until_up(process)
+            await api.onboard_or_login()
+            for entry in entries:
+                target = entry.answers.get("server_name") or entry.answers.get("path")
+                print(f"demo: {entry.kind} {target}: {await api.add_entry(entry)}", flush=True)
+            print(
+                f"demo: Home Assistant is at {HA_URL}; log in as {DEMO_USER[0]} / {DEMO_USER[1]}",
+                flush=True,
+            )
+            waiter = asyncio.ensure_future(process.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+    finally:
+        await targets.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
