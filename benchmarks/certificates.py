@@ -8,6 +8,7 @@ entries. The TLS servers run on their own thread and loop, so the loop figures a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 import ssl
 import statistics
@@ -20,13 +21,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from homeassistant import loader  # noqa: E402
 from pytest_homeassistant_custom_component.common import (  # noqa: E402
     MockConfigEntry,
     async_test_home_assistant,
 )
 
 from custom_components.homelab_sentinel.const import DOMAIN  # noqa: E402
-from homeassistant import loader  # noqa: E402
 from tests.certificate.certs import make_ca, make_leaf  # noqa: E402
 
 ENTRIES = 50
@@ -52,10 +53,8 @@ class ServerThread(threading.Thread):
 
     async def _start(self) -> None:
         async def drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await reader.read()
-            except (ConnectionError, ssl.SSLError):
-                pass
             writer.close()
 
         for context in self.contexts:
@@ -87,9 +86,14 @@ async def _run(ports: list[int], bundle: Path) -> dict[str, Any]:
                 domain=DOMAIN,
                 title=f"host{index}",
                 unique_id=f"cert:127.0.0.1:{port}:host{index}.bench",
-                data={"kind": "certificate", "host": "127.0.0.1", "port": port,
-                      "server_name": f"host{index}.bench", "starttls": "none",
-                      "ca_file": str(bundle)},
+                data={
+                    "kind": "certificate",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "server_name": f"host{index}.bench",
+                    "starttls": "none",
+                    "ca_file": str(bundle),
+                },
             )
             entry.add_to_hass(hass)
             entries.append(entry)

@@ -22,8 +22,18 @@ def _json(path: Path) -> Any:
 
 def test_manifest() -> None:
     manifest = _json(INTEGRATION / "manifest.json")
-    for key in ("domain", "name", "codeowners", "config_flow", "documentation",
-                "integration_type", "iot_class", "issue_tracker", "requirements", "version"):
+    for key in (
+        "domain",
+        "name",
+        "codeowners",
+        "config_flow",
+        "documentation",
+        "integration_type",
+        "iot_class",
+        "issue_tracker",
+        "requirements",
+        "version",
+    ):
         assert key in manifest, key
     assert manifest["domain"] == "homelab_sentinel"
     assert manifest["integration_type"] == "service"

@@ -53,12 +53,15 @@ def _logo(height: int) -> Image.Image:
     text = "Homelab Sentinel"
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
-    logo = Image.new("RGBA", (height + int(height * 0.15) + right - left, height), (0, 0, 0, 0))
+    width = height + int(height * 0.15) + int(right - left)
+    logo = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     logo.paste(icon, (0, 0), icon)
     draw = ImageDraw.Draw(logo)
     draw.text(
         (height + int(height * 0.15) - left, (height - (bottom - top)) / 2 - top),
-        text, font=font, fill=NAVY,
+        text,
+        font=font,
+        fill=NAVY,
     )
     return logo
 

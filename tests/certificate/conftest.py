@@ -38,8 +38,8 @@ class Servers:
         """Serve on a loopback port (a free one by default); return the port."""
         server = await asyncio.start_server(handler, "127.0.0.1", port, ssl=context)
         self._servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
 
     async def tls(self, issued: Issued, port: int = 0) -> int:
         """A TLS server presenting issued; it reads until the client leaves."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import ssl
 
 import certifi
+from cryptography import x509
 import pytest
 
 from custom_components.homelab_sentinel.certificate import client
@@ -28,7 +29,7 @@ from custom_components.homelab_sentinel.certificate.client import (
 )
 
 from .certs import Issued, make_ca, make_leaf
-from .conftest import Servers, days_from_now, free_port
+from .conftest import Handler, Servers, days_from_now, free_port
 
 
 def _now() -> datetime:
@@ -167,7 +168,7 @@ async def test_plain_text_or_garbage_is_no_certificate(servers: Servers, answer:
 
 def _mail_server(
     servers: Servers, context: ssl.SSLContext, protocol: StartTLS, *, offer: bool = True
-):  # type: ignore[no-untyped-def]
+) -> Handler:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if protocol is StartTLS.SMTP:
@@ -226,18 +227,34 @@ async def test_starttls_against_the_wrong_protocol(servers: Servers, protocol: S
         await fetch_chain("127.0.0.1", port, starttls=protocol)
 
 
-async def test_starttls_refused_after_greeting(servers: Servers) -> None:
-    async def imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"* OK ready\r\n")
-        await reader.readline()
-        writer.write(b"hs1 BAD no TLS here\r\n")
+@pytest.mark.parametrize(
+    ("protocol", "dialogue", "message"),
+    [
+        (
+            StartTLS.SMTP,
+            [b"220 ok\r\n", b"250 STARTTLS\r\n", b"454 TLS not available\r\n"],
+            "refused",
+        ),
+        (StartTLS.IMAP, [b"* OK ready\r\n", b"hs1 BAD no TLS here\r\n"], "refused"),
+        (StartTLS.POP3, [b"+OK ready\r\n", b"-ERR no TLS here\r\n"], "refused"),
+        (StartTLS.SMTP, [b"220 ok\r\n"], "closed the connection"),
+    ],
+)
+async def test_starttls_refused_after_greeting(
+    servers: Servers, protocol: StartTLS, dialogue: list[bytes], message: str
+) -> None:
+    async def refusing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(dialogue[0])
+        for answer in dialogue[1:]:
+            await reader.readline()
+            writer.write(answer)
         await writer.drain()
-        await reader.read()
+        await reader.readline()
         writer.close()
 
-    port = await servers.start(imap)
-    with pytest.raises(NoCertificateError, match="refused"):
-        await fetch_chain("127.0.0.1", port, starttls=StartTLS.IMAP)
+    port = await servers.start(refusing)
+    with pytest.raises(NoCertificateError, match=message):
+        await fetch_chain("127.0.0.1", port, starttls=protocol)
 
 
 async def test_endless_greeting_line(servers: Servers) -> None:
@@ -291,6 +308,8 @@ def test_file_reader_letsencrypt_layout(tmp_path: Path, test_ca: Issued) -> None
     (live / "README").write_text("This directory contains your keys and certificates.\n")
     (live / "loose.crt").write_bytes(make_leaf(["loose.test"], issuer=None).pem_chain())
     (live / "notes.pem").write_text("nothing here\n")
+    (live / "empty-lineage").mkdir()
+    (live / "dangling.pem").symlink_to(live / "gone.pem")
     reader = CertificateFileReader(live)
     assert sorted(reader.read()) == ["alpha.test", "beta.test", "loose"]
     (live / "beta.test" / "fullchain.pem").unlink()
@@ -307,7 +326,7 @@ def test_file_reader_reparses_only_changed_files(
     parsed: list[bytes] = []
     original = client._load_pem_certificates
 
-    def counting(data: bytes) -> list[client.x509.Certificate]:
+    def counting(data: bytes) -> list[x509.Certificate]:
         parsed.append(data)
         return original(data)
 
@@ -339,3 +358,114 @@ def test_file_reader_permission_denied(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(Path, "stat", refuse)
     with pytest.raises(CertificatePermissionError):
         CertificateFileReader(target).read()
+
+
+def _bare_certificate(
+    subject: x509.Name, *, alternative_names: list[str] | None = None
+) -> x509.Certificate:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - timedelta(days=1))
+        .not_valid_after(_now() + timedelta(days=30))
+    )
+    if alternative_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in alternative_names]),
+            critical=False,
+        )
+    return builder.sign(key, hashes.SHA256())
+
+
+def test_issuer_name_falls_back_to_organisation_then_full_name(system_store: TrustStore) -> None:
+    from cryptography.x509.oid import NameOID
+
+    organisation = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Router Vendor")])
+    report = assess_chain([_bare_certificate(organisation)], system_store, "router.lan", _now())
+    assert report.issuer == "Router Vendor"
+    # An old appliance certificate: no subject alternative name at all.
+    assert report.dns_names == ()
+    assert report.trust is Trust.SELF_SIGNED
+
+    country_only = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "NL")])
+    assert assess_chain([_bare_certificate(country_only)], system_store, None, _now()).issuer == (
+        "C=NL"
+    )
+
+
+def test_unusable_server_name_is_a_mismatch(
+    trusted_leaf: Issued, ca_bundle: Path, system_store: TrustStore
+) -> None:
+    store = system_store.with_extra_bundle(ca_bundle)
+    chain = [trusted_leaf.certificate, *trusted_leaf.chain]
+    assert assess_chain(chain, store, "bad..name", _now()).trust is Trust.HOSTNAME_MISMATCH
+    assert assess_chain(chain, store, "[127.0.0.1]", _now()).trust is Trust.TRUSTED
+    assert assess_chain(chain, store, None, _now()).trust is Trust.TRUSTED
+
+
+def test_self_named_but_foreign_signature_is_untrusted(system_store: TrustStore) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "impostor.test")])
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - timedelta(days=1))
+        .not_valid_after(_now() + timedelta(days=30))
+        .sign(other_key, hashes.SHA256())
+    )
+    assert assess_chain([forged], system_store, "impostor.test", _now()).trust is (
+        Trust.UNTRUSTED_ISSUER
+    )
+
+
+def test_unreadable_file_inside_a_directory_is_skipped(
+    tmp_path: Path, test_ca: Issued, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = tmp_path / "live"
+    for name in ("good.test", "locked.test"):
+        (live / name).mkdir(parents=True)
+        (live / name / "fullchain.pem").write_bytes(make_leaf([name], issuer=test_ca).pem_chain())
+    original = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if "locked.test" in str(self):
+            raise PermissionError(13, "Permission denied")
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    assert list(CertificateFileReader(live).read()) == ["good.test"]
+
+
+def test_unlistable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(CertificatePermissionError):
+        CertificateFileReader(tmp_path).read()
+
+
+def test_io_error_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cert.pem"
+    path.write_text("x")
+
+    def broken(self: Path) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Path, "read_bytes", broken)
+    with pytest.raises(CertificateFileError, match="Input/output error"):
+        CertificateFileReader(path).read()

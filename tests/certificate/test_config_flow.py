@@ -6,13 +6,13 @@ import asyncio
 from pathlib import Path
 from unittest.mock import patch
 
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel.const import DOMAIN
-from homeassistant.config_entries import SOURCE_USER
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 
 from .certs import Issued, make_leaf
 from .conftest import Servers, free_port
@@ -66,9 +66,9 @@ async def test_add_remote_certificate(
     entry = result["result"]
     assert entry.unique_id == f"cert:127.0.0.1:{port}:service.test"
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.service_test_127_0_0_1_" + str(port) + "_trust").state == (
-        "trusted"
-    )
+    state = hass.states.get(f"sensor.service_test_127_0_0_1_{port}_trust")
+    assert state is not None
+    assert state.state == "trusted"
 
 
 async def test_server_name_defaults_to_host(
@@ -292,7 +292,9 @@ async def test_options(hass: HomeAssistant, tmp_path: Path, test_ca: Issued) -> 
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
-    defaults = result["data_schema"]({})
+    schema = result["data_schema"]
+    assert schema is not None
+    defaults = schema({})
     assert defaults == {"scan_interval": 3600, "warning_days": 14}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"scan_interval": 600.0, "warning_days": 90.0}
@@ -302,4 +304,6 @@ async def test_options(hass: HomeAssistant, tmp_path: Path, test_ca: Issued) -> 
     await hass.async_block_till_done()
     # Applied without a restart: the entry reloaded with the new interval and threshold.
     assert entry.runtime_data.update_interval.total_seconds() == 600
-    assert hass.states.get("binary_sensor.cert_certificate_problem").state == "on"
+    problem = hass.states.get("binary_sensor.cert_certificate_problem")
+    assert problem is not None
+    assert problem.state == "on"

@@ -6,17 +6,16 @@ import logging
 from pathlib import Path
 import shutil
 
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 import pytest
-
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel import async_remove_config_entry_device
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 
 from .certs import Issued, make_leaf
 from .conftest import Servers, days_from_now
@@ -58,6 +57,11 @@ async def _setup_files(hass: HomeAssistant, path: Path) -> MockConfigEntry:
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+def _entry_state(entry: MockConfigEntry) -> ConfigEntryState:
+    state: ConfigEntryState = entry.state
+    return state
 
 
 def _state(hass: HomeAssistant, entity_id: str) -> str:
@@ -102,13 +106,13 @@ async def test_remote_entities(
     assert registered.unique_id == f"cert:127.0.0.1:{port}:service.test-expires"
     assert entity_registry.async_get("sensor.proxy_issuer").entity_category == "diagnostic"  # type: ignore[union-attr]
     device = device_registry.async_get(registered.device_id)  # type: ignore[arg-type]
-    assert device is not None
+    assert isinstance(device, dr.DeviceEntry)
     assert device.name == "proxy"
     assert device.entry_type is dr.DeviceEntryType.SERVICE
-    assert entry.state is ConfigEntryState.LOADED
+    assert _entry_state(entry) is ConfigEntryState.LOADED
 
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert _entry_state(entry) is ConfigEntryState.NOT_LOADED
     assert _state(hass, "sensor.proxy_expires") == STATE_UNAVAILABLE
 
 
@@ -273,7 +277,7 @@ async def test_directory_devices_follow_the_certificates(
     parent = device_registry.async_get_device_by_identifier(
         (DOMAIN, entry.entry_id), entry.entry_id
     )
-    assert alpha is not None
+    assert isinstance(alpha, dr.DeviceEntry)
     assert parent is not None
     assert alpha.via_device_id == parent.id
 
@@ -298,10 +302,8 @@ async def test_directory_devices_follow_the_certificates(
     assert not await async_remove_config_entry_device(hass, entry, parent)
     shutil.rmtree(live / "gamma.test")
     await entry.runtime_data.async_refresh()
-    stale = dr.DeviceEntry(
-        config_entry_id=entry.entry_id, identifiers={(DOMAIN, f"{entry.entry_id}-gamma.test")}
-    )
-    assert await async_remove_config_entry_device(hass, entry, stale)
+    # Once its certificate is gone, a device may be removed.
+    assert await async_remove_config_entry_device(hass, entry, gamma)
 
 
 async def test_missing_file_then_recovery(

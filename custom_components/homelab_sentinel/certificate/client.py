@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Iterable
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 import ipaddress
 import os
@@ -23,8 +23,8 @@ import warnings
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -34,7 +34,6 @@ warnings.filterwarnings(
 )
 
 DEFAULT_TIMEOUT = 10.0
-_MAX_PROTOCOL_LINE = 4096
 _PEM_CERTIFICATE = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
 )
@@ -176,6 +175,7 @@ def _alternative_names(certificate: x509.Certificate) -> list[x509.verification.
         extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return []
+    # A wildcard name stands for any one label; verifying for one such concrete name tests it.
     subjects: list[x509.verification.Subject] = [
         x509.DNSName(name.replace("*.", "wildcard.", 1))
         for name in extension.value.get_values_for_type(x509.DNSName)
@@ -280,8 +280,6 @@ async def _read_line(reader: asyncio.StreamReader) -> str:
         raise NoCertificateError("the server's greeting is not a mail protocol") from err
     except asyncio.IncompleteReadError as err:
         raise NoCertificateError("the server closed the connection during STARTTLS") from err
-    if len(line) > _MAX_PROTOCOL_LINE:
-        raise NoCertificateError("the server's greeting is not a mail protocol")
     return line.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
@@ -353,8 +351,11 @@ async def fetch_chain(
                 await writer.start_tls(
                     _NO_VERIFY_CONTEXT, server_hostname=None if _is_ip(sni) else sni
                 )
-                ssl_object = writer.get_extra_info("ssl_object")
-                chain = _presented_chain(ssl_object)
+                ssl_object: ssl.SSLObject = writer.get_extra_info("ssl_object")
+                chain = [
+                    x509.load_der_x509_certificate(der)
+                    for der in ssl_object.get_unverified_chain() or []
+                ]
             except (ssl.SSLError, ConnectionError, EOFError) as err:
                 raise NoCertificateError(
                     f"{host}:{port} did not complete a TLS handshake ({type(err).__name__})"
@@ -365,8 +366,6 @@ async def fetch_chain(
         raise CertificateTimeoutError(
             f"{host}:{port} did not answer within {timeout_seconds} s"
         ) from err
-    if not chain:
-        raise NoCertificateError(f"{host}:{port} presented no certificate")
     return chain
 
 
@@ -376,23 +375,6 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _presented_chain(ssl_object: ssl.SSLObject | None) -> list[x509.Certificate]:
-    if ssl_object is None:
-        return []
-    chain = ssl_object.get_unverified_chain() or []
-    return [x509.load_der_x509_certificate(_as_der(entry)) for entry in chain]
-
-
-def _as_der(entry: object) -> bytes:
-    if isinstance(entry, bytes):
-        return entry
-    # Python 3.13 returned certificate objects with a public_bytes method in early builds.
-    public_bytes = getattr(entry, "public_bytes", None)
-    if callable(public_bytes):
-        return bytes(public_bytes(ssl.ENCODING_DER))  # type: ignore[attr-defined]
-    raise NoCertificateError("unexpected certificate representation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,8 +454,3 @@ class CertificateFileReader:
             raise CertificateFileError(f"{path} holds a damaged certificate") from err
         self._cache[path] = (identity, chain)
         return chain
-
-
-def utc_now() -> datetime:
-    """Return the current time, timezone-aware."""
-    return datetime.now(UTC)
