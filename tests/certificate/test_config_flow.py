@@ -179,7 +179,7 @@ async def test_add_certificate_directory(
         ("missing", "not_found"),
         ("empty_dir", "no_certificate"),
         ("text_file", "no_certificate"),
-        ("damaged", "no_certificate"),
+        ("damaged", "unreadable_certificate"),
         ("forbidden", "permission_denied"),
     ],
 )
@@ -274,6 +274,25 @@ async def test_reconfigure_onto_another_entry_aborts(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_reconfigure_keeping_the_same_target(
+    hass: HomeAssistant, tmp_path: Path, test_ca: Issued
+) -> None:
+    path = tmp_path / "a.pem"
+    path.write_bytes(make_leaf(["a.test"], issuer=test_ca).pem_chain())
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="old title",
+        unique_id=f"file:{path}",
+        data={"kind": "certificate_file", "path": str(path)},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"path": str(path)})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.title == str(path)
 
 
 async def test_options(hass: HomeAssistant, tmp_path: Path, test_ca: Issued) -> None:

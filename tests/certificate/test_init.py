@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 import shutil
+from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.helpers.update_coordinator import UpdateFailed
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -336,3 +339,34 @@ async def test_diagnostics(
     assert status["report"]["trust"] == "trusted"
     assert status["days_remaining"] == 59
     assert "PRIVATE KEY" not in repr(diagnostics)
+
+
+async def test_update_errors_are_translated(
+    hass: HomeAssistant, servers: Servers, trusted_leaf: Issued, ca_bundle: Path
+) -> None:
+    port = await servers.tls(trusted_leaf)
+    entry = await _setup_remote(hass, port, ca_bundle)
+    coordinator = entry.runtime_data
+    await servers.close()
+
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        writer.close()
+
+    await servers.start(plain, port=port)
+    await coordinator.async_refresh()
+    assert isinstance(coordinator.last_exception, UpdateFailed)
+    assert coordinator.last_exception.translation_key == "no_certificate"
+    await servers.close()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    await servers.start(silent, port=port)
+    with patch("custom_components.homelab_sentinel.certificate.client.DEFAULT_TIMEOUT", 0.2):
+        await coordinator.async_refresh()
+    assert isinstance(coordinator.last_exception, UpdateFailed)
+    assert coordinator.last_exception.translation_key == "timeout"
+    assert _state(hass, "sensor.proxy_trust") == STATE_UNAVAILABLE

@@ -97,6 +97,31 @@ async def async_trust_store(hass: HomeAssistant, ca_file: str | None) -> TrustSt
     return store
 
 
+# Most specific first: the first class an error is an instance of names its translation.
+_ERROR_KEYS: tuple[tuple[type[CertificateError], str], ...] = (
+    (CertificateTimeoutError, "timeout"),
+    (NoCertificateError, "no_certificate"),
+    (CertificateConnectionError, "cannot_connect"),
+    (InvalidCAFileError, "invalid_ca_file"),
+    (CertificateNotFoundError, "not_found"),
+    (CertificatePermissionError, "permission_denied"),
+    (CertificateError, "unreadable_certificate"),
+)
+
+
+def error_key(err: CertificateError) -> str:
+    """The translation key, shared by flow errors and exceptions, that names an error."""
+    return next(key for kind, key in _ERROR_KEYS if isinstance(err, kind))
+
+
+def _update_failed(err: CertificateError, placeholders: dict[str, str]) -> UpdateFailed:
+    return UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key=error_key(err),
+        translation_placeholders=placeholders,
+    )
+
+
 class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC):
     descriptions = CERTIFICATE_DESCRIPTIONS
     subject_model = "Certificate"
@@ -157,11 +182,7 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
                 self.hass, self.config_entry.data.get(CONF_CA_FILE)
             )
         except InvalidCAFileError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="invalid_ca_file",
-                translation_placeholders={"path": str(self.config_entry.data[CONF_CA_FILE])},
-            ) from err
+            raise _update_failed(err, {"path": str(self.config_entry.data[CONF_CA_FILE])}) from err
 
     async def _async_read(self) -> CertificateSnapshot:
         data = self.config_entry.data
@@ -175,24 +196,8 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
                 server_name=server_name,
                 starttls=StartTLS(data.get(CONF_STARTTLS, StartTLS.NONE)),
             )
-        except CertificateTimeoutError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="timeout",
-                translation_placeholders=placeholders,
-            ) from err
-        except NoCertificateError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="no_certificate",
-                translation_placeholders=placeholders,
-            ) from err
-        except CertificateConnectionError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders=placeholders,
-            ) from err
+        except CertificateError as err:
+            raise _update_failed(err, placeholders) from err
         now = dt_util.utcnow()
         report = assess_chain(chain, self._store, server_name, now)
         return CertificateSnapshot({"": self._status(report, now)})
@@ -214,24 +219,8 @@ class FileCertificateCoordinator(_CertificateCoordinatorBase):
         path = str(Path(self.config_entry.data[CONF_PATH]))
         try:
             chains = await self.hass.async_add_executor_job(self._read)
-        except CertificateNotFoundError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="not_found",
-                translation_placeholders={"path": path},
-            ) from err
-        except CertificatePermissionError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="permission_denied",
-                translation_placeholders={"path": path},
-            ) from err
         except CertificateError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="unreadable_certificate",
-                translation_placeholders={"path": path},
-            ) from err
+            raise _update_failed(err, {"path": path}) from err
         now = dt_util.utcnow()
         return CertificateSnapshot(
             {

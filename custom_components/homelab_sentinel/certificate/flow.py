@@ -14,18 +14,14 @@ import probatio
 from ..const import CONF_CA_FILE, CONF_KIND, CONF_SERVER_NAME, CONF_STARTTLS, Kind
 from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry
 from .client import (
-    CertificateConnectionError,
     CertificateError,
     CertificateFileReader,
-    CertificateNotFoundError,
-    CertificatePermissionError,
-    CertificateTimeoutError,
     InvalidCAFileError,
     NoCertificateError,
     StartTLS,
     fetch_chain,
 )
-from .coordinator import async_trust_store
+from .coordinator import async_trust_store, error_key
 
 REMOTE_SCHEMA = probatio.Schema(
     {
@@ -62,12 +58,8 @@ async def validate_remote(hass: HomeAssistant, user_input: dict[str, Any]) -> Va
             raise FlowError("invalid_ca_file", CONF_CA_FILE) from err
     try:
         await fetch_chain(host, port, server_name=server_name, starttls=starttls)
-    except CertificateTimeoutError as err:
-        raise FlowError("timeout") from err
-    except NoCertificateError as err:
-        raise FlowError("no_certificate") from err
-    except CertificateConnectionError as err:
-        raise FlowError("cannot_connect") from err
+    except CertificateError as err:
+        raise FlowError(error_key(err)) from err
     data: dict[str, Any] = {
         CONF_KIND: Kind.CERTIFICATE.value,
         CONF_HOST: host,
@@ -93,12 +85,8 @@ async def validate_file(hass: HomeAssistant, user_input: dict[str, Any]) -> Vali
     path = str(user_input[CONF_PATH]).strip()
     try:
         real = await hass.async_add_executor_job(_probe_path, path)
-    except CertificateNotFoundError as err:
-        raise FlowError("not_found", CONF_PATH) from err
-    except CertificatePermissionError as err:
-        raise FlowError("permission_denied", CONF_PATH) from err
     except CertificateError as err:
-        raise FlowError("no_certificate", CONF_PATH) from err
+        raise FlowError(error_key(err), CONF_PATH) from err
     return ValidatedEntry(
         f"file:{real}", real, {CONF_KIND: Kind.CERTIFICATE_FILE.value, CONF_PATH: real}
     )
