@@ -28,6 +28,7 @@ from custom_components.homelab_sentinel.certificate.client import (
     fetch_chain,
 )
 
+from ..threads import in_worker
 from .certs import Issued, make_ca, make_leaf
 from .conftest import Handler, Servers, days_from_now, free_port
 
@@ -38,7 +39,7 @@ def _now() -> datetime:
 
 @pytest.fixture(scope="module")
 def system_store() -> TrustStore:
-    return TrustStore.from_files(certifi.where())
+    return in_worker(lambda: TrustStore.from_files(certifi.where()))
 
 
 async def _report(
@@ -52,7 +53,7 @@ async def _report(
 async def test_trusted_chain_through_intermediate(
     servers: Servers, trusted_leaf: Issued, ca_bundle: Path, system_store: TrustStore
 ) -> None:
-    store = system_store.with_extra_bundle(ca_bundle)
+    store = await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
     report = await _report(servers, trusted_leaf, store)
     assert report.trust is Trust.TRUSTED
     assert report.subject == "service.test"
@@ -75,7 +76,7 @@ async def test_private_ca_is_untrusted_without_the_bundle(
 async def test_ip_address_as_server_name(
     servers: Servers, trusted_leaf: Issued, ca_bundle: Path, system_store: TrustStore
 ) -> None:
-    store = system_store.with_extra_bundle(ca_bundle)
+    store = await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
     report = await _report(servers, trusted_leaf, store, server_name="127.0.0.1")
     assert report.trust is Trust.TRUSTED
 
@@ -93,7 +94,9 @@ async def test_expired(
     leaf = make_leaf(
         ["service.test"], issuer=test_ca, not_before=days_from_now(-90), not_after=days_from_now(-2)
     )
-    report = await _report(servers, leaf, system_store.with_extra_bundle(ca_bundle))
+    report = await _report(
+        servers, leaf, await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
+    )
     assert report.trust is Trust.EXPIRED
     assert report.days_remaining(_now()) == -2
 
@@ -102,7 +105,9 @@ async def test_not_yet_valid(
     servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
 ) -> None:
     leaf = make_leaf(["service.test"], issuer=test_ca, not_before=days_from_now(3))
-    report = await _report(servers, leaf, system_store.with_extra_bundle(ca_bundle))
+    report = await _report(
+        servers, leaf, await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
+    )
     assert report.trust is Trust.NOT_YET_VALID
 
 
@@ -110,7 +115,9 @@ async def test_hostname_mismatch(
     servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
 ) -> None:
     leaf = make_leaf(["other.test"], issuer=test_ca)
-    report = await _report(servers, leaf, system_store.with_extra_bundle(ca_bundle))
+    report = await _report(
+        servers, leaf, await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
+    )
     assert report.trust is Trust.HOSTNAME_MISMATCH
 
 
@@ -118,7 +125,7 @@ async def test_wildcard_certificate_matches(
     servers: Servers, test_ca: Issued, ca_bundle: Path, system_store: TrustStore
 ) -> None:
     leaf = make_leaf(["*.example.test"], issuer=test_ca)
-    store = system_store.with_extra_bundle(ca_bundle)
+    store = await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
     assert (await _report(servers, leaf, store, "www.example.test")).trust is Trust.TRUSTED
     assert (await _report(servers, leaf, store, "a.b.example.test")).trust is (
         Trust.HOSTNAME_MISMATCH
@@ -130,7 +137,9 @@ async def test_expiring_intermediate_shows_in_chain_expires(
 ) -> None:
     intermediate = make_ca("Short Intermediate", issuer=test_ca, valid_for=timedelta(days=5))
     leaf = make_leaf(["service.test"], issuer=intermediate)
-    report = await _report(servers, leaf, system_store.with_extra_bundle(ca_bundle))
+    report = await _report(
+        servers, leaf, await asyncio.to_thread(system_store.with_extra_bundle, ca_bundle)
+    )
     assert report.chain_expires == intermediate.certificate.not_valid_after_utc
     assert report.expires == leaf.certificate.not_valid_after_utc
     assert report.chain_expires < report.expires
