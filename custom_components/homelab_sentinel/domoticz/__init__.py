@@ -1,0 +1,1 @@
+"""Home-Assistant-free client for Domoticz's authentication posture."""

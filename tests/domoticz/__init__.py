@@ -1,0 +1,1 @@
+"""Tests of the Domoticz client against a simulated Domoticz."""
