@@ -1,0 +1,479 @@
+"""Async client for one Duplicati server: poll backup jobs, start backups, follow tasks.
+
+A steady-state poll costs two requests whatever the number of jobs: ``/api/v1/backups`` and
+``/api/v1/serverstate``. A job's ``/log`` is read only after its last backup (or last failure)
+changed, and ``/api/v1/progressstate`` only while a task runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+import json
+import logging
+import re
+from typing import Any, Final, TypeGuard
+
+import aiohttp
+from yarl import URL
+
+from .auth import AuthMethod, SigninState, SigninTokenAuth, create_authenticator, looks_legacy
+from .exceptions import (
+    DuplicatiAuthError,
+    DuplicatiError,
+    DuplicatiNotFoundError,
+    DuplicatiResponseError,
+)
+from .models import (
+    BackupJob,
+    BackupResult,
+    DuplicatiSnapshot,
+    ServerState,
+    SystemInfo,
+    TaskInfo,
+    TaskStatus,
+    parse_count,
+    parse_iso_date,
+    parse_metadata_date,
+    parse_timespan,
+    redact,
+)
+from .transport import Reply, Transport
+
+_LOGGER = logging.getLogger(__package__)
+
+DEFAULT_TIMEOUT: Final = 10.0
+# Enough for the newest backup among verify/compact/repair runs of the same job.
+_LOG_PAGE_SIZE: Final = "10"
+# One renewal for an expired or revoked token, one more for a 2.0.x server that first
+# replaces a lost XSRF token and then asks for a new login.
+_ATTEMPTS: Final = 3
+_BACKUP_ID: Final = re.compile(r"^[A-Za-z0-9-]+$")
+_RESULTS: Final = {
+    "success": BackupResult.SUCCESS,
+    "warning": BackupResult.WARNING,
+    "error": BackupResult.ERROR,
+    "fatal": BackupResult.FATAL,
+}
+_TASK_STATUS: Final = {
+    "waiting": TaskStatus.WAITING,
+    "running": TaskStatus.RUNNING,
+    "completed": TaskStatus.COMPLETED,
+    "failed": TaskStatus.FAILED,
+}
+# "2025-01-05 03:04:12 +01 - [Error-Duplicati.Library.Main.Operation.BackupHandler-Id]: text"
+_LOG_LINE_PREFIX: Final = re.compile(r"^\d{4}-\d{2}-\d{2} [\d:]+ [+-]\d+ - \[[^\]]*\]:\s*")
+# Result messages of 2.0.x before JSON serialisation were "Key: value" lines.
+_TEXT_FIELD: Final = re.compile(r"^(MainOperation|ParsedResult):\s*(\w+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A job's result, remembered with the metadata that produced it."""
+
+    fingerprint: tuple[str | None, str | None]
+    result: BackupResult
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _RawJob:
+    """One entry of ``/api/v1/backups``, with the target URL kept only to redact messages."""
+
+    id: str
+    name: str
+    metadata: dict[str, str]
+    target_url: str | None
+
+    @classmethod
+    def parse(cls, item: Any) -> _RawJob | None:
+        backup = item.get("Backup") if isinstance(item, dict) else None
+        if not isinstance(backup, dict) or backup.get("IsTemporary") is True:
+            return None
+        backup_id = backup.get("ID")
+        if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
+            return None
+        name = backup.get("Name")
+        metadata = backup.get("Metadata")
+        target = backup.get("TargetURL")
+        return cls(
+            id=backup_id,
+            name=name if isinstance(name, str) and name else backup_id,
+            metadata={
+                key: value
+                for key, value in (metadata.items() if isinstance(metadata, dict) else ())
+                if isinstance(key, str) and isinstance(value, str)
+            },
+            target_url=target if isinstance(target, str) and target else None,
+        )
+
+    @property
+    def fingerprint(self) -> tuple[str | None, str | None]:
+        # A backup that throws updates LastErrorDate but not LastBackupFinished.
+        return self.metadata.get("LastBackupFinished"), self.metadata.get("LastErrorDate")
+
+    def redact(self, text: str) -> str:
+        return redact(text, (self.target_url,) if self.target_url else ())
+
+
+class DuplicatiClient:
+    """Talk to one Duplicati server through Home Assistant's (or any) aiohttp session.
+
+    ``secret`` is the password, the sign-in link or token, the pre-auth token or the forever
+    token, depending on ``auth_method``. A sign-in-token client is restored after a restart from
+    ``signin_state`` instead; ``on_signin_state`` is called with every new state to persist.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        *,
+        auth_method: AuthMethod | str,
+        secret: str | None = None,
+        signin_state: SigninState | None = None,
+        on_signin_state: Callable[[SigninState], None] | None = None,
+        request_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Check the URL and credentials' shape; nothing is sent yet."""
+        base = URL(url.strip())
+        if not base.absolute or base.scheme not in {"http", "https"} or not base.host:
+            raise ValueError("The Duplicati URL must look like http://host:8200")
+        if base.user is not None or base.password is not None:
+            # They would end up in aiohttp's error messages; Duplicati does not use them.
+            raise ValueError("The Duplicati URL must not contain credentials")
+        base = base.with_query(None).with_fragment(None).with_path(base.path.rstrip("/"))
+        self._transport = Transport(session, base, request_timeout)
+        self._auth = create_authenticator(auth_method, secret, signin_state, on_signin_state)
+        self._outcomes: dict[str, _Outcome] = {}
+
+    @property
+    def url(self) -> str:
+        """The server's base URL as used for requests."""
+        return str(self._transport.base_url)
+
+    @property
+    def legacy(self) -> bool:
+        """Whether the server turned out to be a 2.0.x one (known after the first call)."""
+        return self._auth.legacy
+
+    @property
+    def signin_state(self) -> SigninState | None:
+        """For the sign-in-token method: the current refresh cookie and nonce to persist."""
+        return self._auth.state if isinstance(self._auth, SigninTokenAuth) else None
+
+    async def get_system_info(self) -> SystemInfo:
+        """Read the server version; also a cheap way to validate URL and credentials."""
+        data = await self._get_json("/api/v1/systeminfo")
+        if not isinstance(data, dict):
+            raise DuplicatiResponseError("Unexpected system information from Duplicati")
+        version = data.get("ServerVersion")
+        version_name = data.get("ServerVersionName")
+        return SystemInfo(
+            version=version if isinstance(version, str) else None,
+            version_name=version_name if isinstance(version_name, str) else None,
+        )
+
+    async def update(self) -> DuplicatiSnapshot:
+        """Poll all backup jobs and the task runner."""
+        backups = await self._get_json("/api/v1/backups")
+        status = await self._get_json("/api/v1/serverstate")
+        if not isinstance(backups, list) or not isinstance(status, dict):
+            raise DuplicatiResponseError("Unexpected backup list or server state from Duplicati")
+
+        task_id, active_backup = _active_task(status.get("ActiveTask"))
+        next_runs = _proposed_schedule(status.get("ProposedSchedule"))
+        jobs: dict[str, BackupJob] = {}
+        for item in backups:
+            if (raw := _RawJob.parse(item)) is None:
+                continue
+            result, error = await self._job_result(raw)
+            metadata = raw.metadata
+            jobs[raw.id] = BackupJob(
+                id=raw.id,
+                name=raw.name,
+                last_backup=parse_metadata_date(metadata.get("LastBackupFinished")),
+                last_result=result,
+                last_error=error,
+                last_duration=parse_timespan(metadata.get("LastBackupDuration")),
+                next_run=next_runs.get(raw.id),
+                source_size=parse_count(metadata.get("SourceFilesSize")),
+                backup_size=parse_count(metadata.get("TargetFilesSize")),
+                versions=parse_count(metadata.get("BackupListCount")),
+                running=raw.id == active_backup,
+            )
+        for removed in self._outcomes.keys() - jobs.keys():
+            del self._outcomes[removed]
+
+        if status.get("ProgramState") == "Paused":
+            state = ServerState.PAUSED
+        elif task_id is not None:
+            state = ServerState.RUNNING
+        else:
+            state = ServerState.IDLE
+        return DuplicatiSnapshot(
+            jobs=jobs,
+            state=state,
+            progress=await self._progress(task_id) if task_id is not None else None,
+            active_task_id=task_id,
+            active_backup_id=active_backup,
+        )
+
+    async def start_backup(self, backup_id: str, *, skip_queue: bool = False) -> int:
+        """Queue a backup and return its task ID (that of the queued or running one if any).
+
+        ``skip_queue`` puts it at the front of the queue (2.1.2+; 2.1.0.x always does).
+        """
+        self._check_backup_id(backup_id)
+        reply = await self._call(
+            "POST",
+            f"/api/v1/backup/{backup_id}/run",
+            params={"skipQueue": "true"} if skip_queue else None,
+        )
+        if reply.status == 404:
+            raise DuplicatiNotFoundError(f"Duplicati has no backup with ID {backup_id}")
+        if reply.status != 200:
+            raise reply.unexpected()
+        data = reply.json()
+        if isinstance(data, dict) and _is_int(task_id := data.get("ID")):
+            return int(task_id)
+        # 2.0.x answers {"Status": "OK"} only; the task is in the queue or already running.
+        status = await self._get_json("/api/v1/serverstate")
+        if isinstance(status, dict):
+            candidates = [status.get("ActiveTask")]
+            queue = status.get("SchedulerQueueIds")
+            candidates.extend(queue if isinstance(queue, list) else ())
+            for candidate in candidates:
+                task_id, task_backup = _active_task(candidate)
+                if task_id is not None and task_backup == backup_id:
+                    return task_id
+        raise DuplicatiResponseError("Duplicati started the backup but did not tell its task ID")
+
+    async def get_task(self, task_id: int) -> TaskInfo:
+        """Read a task's state; ``GONE`` when the server forgot it (restart or eviction)."""
+        reply = await self._call("GET", f"/api/v1/task/{int(task_id)}")
+        if reply.status == 404:
+            return TaskInfo(id=task_id, status=TaskStatus.GONE)
+        if reply.status != 200:
+            raise reply.unexpected()
+        data = reply.json()
+        status = data.get("Status") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(status, str):
+            raise DuplicatiResponseError("Unexpected task description from Duplicati")
+        if (task_status := _TASK_STATUS.get(status.lower())) is None:
+            raise DuplicatiResponseError("Unknown task status from Duplicati")
+        error = data.get("ErrorMessage")
+        return TaskInfo(
+            id=task_id,
+            status=task_status,
+            started=parse_iso_date(data.get("TaskStarted")),
+            finished=parse_iso_date(data.get("TaskFinished")),
+            error_message=redact(error) if isinstance(error, str) and error else None,
+        )
+
+    async def wait_for_task(
+        self, task_id: int, *, max_wait: float, interval: float = 2.0
+    ) -> TaskInfo:
+        """Poll a task until it ends or ``max_wait`` seconds pass; returns its last known state."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while True:
+            info = await self.get_task(task_id)
+            if info.done or loop.time() + interval > deadline:
+                return info
+            await asyncio.sleep(interval)
+
+    async def close(self) -> None:
+        """Log a password session out (its token family would stay in Duplicati's database).
+
+        Sign-in-token sessions are left alone: their persisted state must stay valid.
+        """
+        try:
+            await self._auth.close(self._transport)
+        except DuplicatiError as err:
+            _LOGGER.debug("Logging out of Duplicati failed: %s", err)
+
+    async def _job_result(self, raw: _RawJob) -> tuple[BackupResult, str | None]:
+        """The job's last result, reading its log only when its metadata moved on."""
+        known = self._outcomes.get(raw.id)
+        fingerprint = raw.fingerprint
+        if known is not None and known.fingerprint == fingerprint:
+            return known.result, known.error
+        if fingerprint == (None, None):
+            outcome: tuple[BackupResult, str | None] | None = (BackupResult.NEVER, None)
+        else:
+            outcome = await self._read_log(raw)
+        if outcome is None:
+            # Unreadable now (e.g. locked by the running task): try again on the next poll.
+            return (known.result, known.error) if known else _metadata_result(raw)
+        self._outcomes[raw.id] = _Outcome(fingerprint, *outcome)
+        return outcome
+
+    async def _read_log(self, raw: _RawJob) -> tuple[BackupResult, str | None] | None:
+        """Result of the newest backup operation in the job's log, None if unreadable now."""
+        reply = await self._call(
+            "GET", f"/api/v1/backup/{raw.id}/log", params={"pagesize": _LOG_PAGE_SIZE}
+        )
+        if reply.status == 400 and reply.help_id() == "DatabaseLocked":
+            _LOGGER.debug("Log of Duplicati backup %s is locked by a running task", raw.id)
+            return None
+        if reply.status != 200:
+            _LOGGER.debug(
+                "Cannot read the log of Duplicati backup %s: HTTP %s", raw.id, reply.status
+            )
+            return None
+        try:
+            rows = reply.json()
+        except DuplicatiResponseError:
+            _LOGGER.debug("Malformed log of Duplicati backup %s", raw.id)
+            return None
+        for row in rows if isinstance(rows, list) else ():
+            message = _result_message(row.get("Message") if isinstance(row, dict) else None)
+            if message is None or message.get("MainOperation") != "Backup":
+                continue
+            parsed = message.get("ParsedResult")
+            result = _RESULTS.get(parsed.lower()) if isinstance(parsed, str) else None
+            if result is None:
+                continue
+            error = None
+            if result in {BackupResult.ERROR, BackupResult.FATAL}:
+                error = _first_error(message, row, raw.metadata)
+            return result, raw.redact(error) if error else None
+        return _metadata_result(raw)
+
+    async def _progress(self, task_id: int) -> float | None:
+        """Progress of the running task in percent, if the server tells it."""
+        reply = await self._call("GET", "/api/v1/progressstate")
+        if reply.status != 200:
+            # 404 "No active backup" until a task ran since the server started.
+            return None
+        try:
+            data = reply.json()
+        except DuplicatiResponseError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        # The state of the previous task stays until the next one reports.
+        reported = data.get("TaskID")
+        if _is_int(reported) and reported != task_id:
+            return None
+        progress = data.get("OverallProgress")
+        if not isinstance(progress, int | float) or isinstance(progress, bool):
+            return None
+        return round(min(max(float(progress), 0.0), 1.0) * 100, 1)
+
+    async def _get_json(self, path: str) -> Any:
+        reply = await self._call("GET", path)
+        if reply.status != 200:
+            raise reply.unexpected()
+        return reply.json()
+
+    async def _call(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Send a protected call, renewing the credentials when the server rejects them."""
+        for attempt in range(_ATTEMPTS):
+            await self._auth.ensure(self._transport)
+            generation = self._auth.generation
+            headers, cookies = self._auth.credentials()
+            reply = await self._transport.send(
+                method, path, headers=headers, cookies=cookies, params=params
+            )
+            self._auth.observe(reply)
+            if not _rejected(reply):
+                return reply
+            if looks_legacy(reply) and not self._auth.supports_legacy:
+                raise DuplicatiAuthError("Duplicati 2.0.x accepts only the password sign-in")
+            if attempt == _ATTEMPTS - 1 or not await self._auth.recover(
+                self._transport, reply, generation
+            ):
+                break
+        if reply.status != 401:
+            raise reply.unexpected()
+        raise DuplicatiAuthError(f"Duplicati rejected the credentials for {method} {path}")
+
+    @staticmethod
+    def _check_backup_id(backup_id: str) -> None:
+        if not isinstance(backup_id, str) or not _BACKUP_ID.match(backup_id):
+            raise DuplicatiNotFoundError("Not a Duplicati backup ID")
+
+
+def _rejected(reply: Reply) -> bool:
+    """Whether the server refused the credentials rather than the request.
+
+    An expired token gets an empty 401; a token of a revoked family fails inside the JWT
+    validation hook, which ends as an empty 500 (a handled server error has a JSON body).
+    """
+    if reply.status == 401:
+        return True
+    if reply.status == 500:
+        return not reply.body.strip()
+    return reply.status == 400 and looks_legacy(reply)
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _active_task(value: Any) -> tuple[int | None, str | None]:
+    """Task ID and backup ID of a ``{"Item1": 17, "Item2": "1"}`` tuple."""
+    if not isinstance(value, dict) or not _is_int(task_id := value.get("Item1")):
+        return None, None
+    backup_id = value.get("Item2")
+    return int(task_id), backup_id if isinstance(backup_id, str) and backup_id else None
+
+
+def _proposed_schedule(value: Any) -> dict[str, datetime]:
+    """Next run per backup ID from ``ProposedSchedule``, the scheduler's own plan."""
+    next_runs: dict[str, datetime] = {}
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, dict) or not isinstance(backup_id := item.get("Item1"), str):
+            continue
+        when = parse_iso_date(item.get("Item2"))
+        if when is not None and (backup_id not in next_runs or when < next_runs[backup_id]):
+            next_runs[backup_id] = when
+    return next_runs
+
+
+def _result_message(value: Any) -> dict[str, Any] | None:
+    """The serialised operation results of a log row (JSON, or 2.0.x "Key: value" text)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        fields = dict(_TEXT_FIELD.findall(value))
+        return fields if "MainOperation" in fields else None
+    return data if isinstance(data, dict) else None
+
+
+def _first_error(
+    message: dict[str, Any], row: dict[str, Any], metadata: dict[str, str]
+) -> str | None:
+    """The most telling error text of a failed run."""
+    errors = message.get("Errors")
+    for error in errors if isinstance(errors, list) else ():
+        if isinstance(error, str) and error.strip():
+            return _LOG_LINE_PREFIX.sub("", error.strip()) or error
+    exception = row.get("Exception")
+    if isinstance(exception, str) and exception.strip():
+        # The first line names the exception; the rest is a stack trace.
+        return exception.strip().splitlines()[0]
+    return metadata.get("LastErrorMessage") or None
+
+
+def _metadata_result(raw: _RawJob) -> tuple[BackupResult, str | None]:
+    """Best guess without a log: a failure newer than the last finished backup was fatal.
+
+    Warnings and non-fatal errors are not visible in the metadata.
+    """
+    finished = parse_metadata_date(raw.metadata.get("LastBackupFinished"))
+    failed = parse_metadata_date(raw.metadata.get("LastErrorDate"))
+    if failed is not None and (finished is None or failed > finished):
+        message = raw.metadata.get("LastErrorMessage")
+        return BackupResult.FATAL, raw.redact(message) if message else None
+    if finished is not None:
+        return BackupResult.SUCCESS, None
+    return BackupResult.NEVER, None

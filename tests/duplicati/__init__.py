@@ -1,0 +1,1 @@
+"""Tests for the Duplicati client and its protocol simulator."""
