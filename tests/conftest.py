@@ -37,7 +37,7 @@ def loopback_sockets(socket_enabled: None) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def blocking_call_detector() -> None:
+def blocking_call_detector() -> Generator[None]:
     """Turn on Home Assistant's detector of blocking calls in the event loop, as at run time.
 
     Home Assistant leaves file and TLS-loading calls out of the detector under unittest; this
@@ -45,6 +45,12 @@ def blocking_call_detector() -> None:
     """
     block_async_io._IN_TESTS = False
     block_async_io.enable()
+    yield
+    # pytest's own clean-up runs on the main thread after the last test.
+    calls = block_async_io._BLOCKED_CALLS.calls
+    for call in calls:
+        setattr(call.object, call.function, call.original_func)
+    calls.clear()
 
 
 @pytest.fixture(autouse=True)
