@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import ctypes
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
+import shutil
 import signal
 import ssl
 import sys
@@ -26,9 +27,16 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.certbot.conftest import CertbotHome, Pebble  # noqa: E402
 from tests.certificate.certs import Issued, make_ca, make_leaf  # noqa: E402
+from tests.domoticz.simulator import DomoticzSimulator, SimUser  # noqa: E402
+from tests.duplicati.simulator import DuplicatiSimulator  # noqa: E402
+from tests.fail2ban.conftest import SSHD, Fail2banServer  # noqa: E402
 
 DEMO_USER = ("demo", "demo-sentinel")
+DOMOTICZ_USER = ("admin", "demo-domoticz")
+DUPLICATI_PASSWORD = "demo-duplicati"  # noqa: S105 - the demo server's own password
+PEBBLE_PORT = 14000
 HA_URL = "http://127.0.0.1:8123"
 CLIENT_ID = f"{HA_URL}/"
 
@@ -39,6 +47,8 @@ class DemoEntry:
 
     kind: str
     answers: dict[str, Any]
+    # Answers of the forms that follow the first one, e.g. a password after the server.
+    follow_up: list[dict[str, Any]] = field(default_factory=list)
 
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -140,6 +150,162 @@ class CertificateTargets:
             await server.wait_closed()
 
 
+class Fail2banTarget:
+    """A real fail2ban-server with an sshd-like jail watching config/demo/fail2ban/auth.log.
+
+    `scripts/demo-ban IP` writes failed logins there, and fail2ban bans the address for real
+    (its jails have no action: the firewall is never touched).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.server: Fail2banServer | None = None
+
+    async def start(self) -> list[DemoEntry]:
+        """Start fail2ban with a few bans in place; return the entries that watch it."""
+        await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+        server = Fail2banServer(self.directory)
+        self.server = server
+        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.ban, SSHD, "203.0.113.23", "198.51.100.77")
+        return [
+            DemoEntry("fail2ban", {"source": "database", "path": str(server.database)}),
+            DemoEntry("fail2ban", {"source": "log", "path": str(server.log)}),
+        ]
+
+    async def stop(self) -> None:
+        """Stop fail2ban."""
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+
+
+class CertbotTarget:
+    """pebble, the ACME test CA, on 127.0.0.1:14000, and a certificate certbot got from it.
+
+    certbot.demo lasts five days and is always due (`renew_before_expiry = 30 days`): its repair
+    issue offers to renew it, and "Renew certificates" really renews it. pebble keeps its CA and
+    accounts in memory, so every start issues the certificate afresh.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.pebble: Pebble | None = None
+
+    async def start(self) -> list[DemoEntry]:
+        """Start pebble and issue the certificate; return the entry that renews it."""
+        await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+        pebble = await asyncio.to_thread(Pebble, self.directory / "pebble", PEBBLE_PORT)
+        self.pebble = pebble
+        await asyncio.to_thread(pebble.start)
+        home = CertbotHome(self.directory / "certbot", pebble)
+        await asyncio.to_thread(home.issue, "certbot.demo", always_due=True)
+        return [
+            DemoEntry(
+                "certbot",
+                {"transport": "local"},
+                follow_up=[
+                    {
+                        "certbot_command": home.command,
+                        "config_dir": str(home.config_dir),
+                        "acme_server": pebble.url,
+                    }
+                ],
+            )
+        ]
+
+    async def stop(self) -> None:
+        """Stop pebble."""
+        if self.pebble is not None:
+            await asyncio.to_thread(self.pebble.stop)
+
+
+class DomoticzTarget:
+    """A simulated Domoticz 2025.1 on port 8080, protected but loose in places.
+
+    It asks for a login, yet takes passwords over plain HTTP (AllowPlainBasicAuth on, which
+    raises a repair) and has seen a few failed logins.
+    """
+
+    def __init__(self) -> None:
+        self.simulator = DomoticzSimulator(
+            "2025.1",
+            users=[
+                SimUser(*DOMOTICZ_USER),
+                SimUser("wallpanel", "demo-wallpanel", rights=0),
+            ],
+            trusted_networks="192.168.1.*",  # Home Assistant (127.0.0.1) is not trusted
+            allow_plain_basic_auth=True,
+            port=8080,
+        )
+
+    async def start(self) -> list[DemoEntry]:
+        """Start the server; return the entry that watches it."""
+        await self.simulator.start()
+        self.simulator.log_failed_login("192.168.1.66", "admin")
+        self.simulator.log_failed_login("203.0.113.7", "root", known_user=False)
+        self.simulator.log_failed_login("203.0.113.7", "pi", known_user=False)
+        return [
+            DemoEntry(
+                "domoticz",
+                {
+                    "url": "http://127.0.0.1:8080",
+                    "username": DOMOTICZ_USER[0],
+                    "password": DOMOTICZ_USER[1],
+                    "verify_ssl": True,
+                },
+            )
+        ]
+
+    async def stop(self) -> None:
+        """Stop the server."""
+        await self.simulator.stop()
+
+
+class DuplicatiTarget:
+    """A simulated Duplicati 2.3 on port 8200 with four backup jobs, one of them failing.
+
+    A backup started from Home Assistant runs for a few seconds, then ends as the job's
+    backups do: the failing job fails again.
+    """
+
+    def __init__(self) -> None:
+        self.simulator = DuplicatiSimulator(
+            "2.3", password=DUPLICATI_PASSWORD, port=8200, task_duration=8.0
+        )
+
+    async def start(self) -> list[DemoEntry]:
+        """Start the server; return the entry that watches it."""
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(
+            hour=3, minute=0, second=0, microsecond=0
+        )
+        sim = self.simulator
+        sim.add_backup("Documents", schedule=tomorrow, history=["Success"] * 3)
+        sim.add_backup(
+            "Photos", schedule=tomorrow + timedelta(hours=1), history=["Success", "Warning"]
+        )
+        config = sim.add_backup(
+            "Home Assistant config",
+            target_url="ssh://backup.demo/srv/ha?auth-username=ha&auth-password=demo-secret",
+            schedule=tomorrow + timedelta(hours=2),
+            history=["Success", "Error"],
+        )
+        config.next_error = "Failed to connect to ssh://backup.demo: Connection refused"
+        config.next_result = "Error"
+        sim.add_backup("Music", history=["Success"])
+        await sim.start()
+        return [
+            DemoEntry(
+                "duplicati",
+                {"url": sim.url, "auth_method": "password", "verify_ssl": True},
+                [{"password": DUPLICATI_PASSWORD}],
+            )
+        ]
+
+    async def stop(self) -> None:
+        """Stop the server."""
+        await self.simulator.stop()
+
+
 class HomeAssistantAPI:
     """Just enough of Home Assistant's onboarding, auth and config-flow APIs."""
 
@@ -222,7 +388,7 @@ class HomeAssistantAPI:
             base, json={"handler": "homelab_sentinel"}, headers=self._auth
         ) as response:
             flow_id = (await response.json())["flow_id"]
-        for body in ({"next_step_id": entry.kind}, entry.answers):
+        for body in ({"next_step_id": entry.kind}, entry.answers, *entry.follow_up):
             async with self.session.post(
                 f"{base}/{flow_id}", json=body, headers=self._auth
             ) as response:
@@ -271,8 +437,16 @@ async def main() -> int:
     parser.add_argument("--config", type=Path, default=REPO / "config")
     arguments = parser.parse_args()
     config: Path = arguments.config.resolve()
-    targets = CertificateTargets(config / "demo")
-    entries = await targets.start()
+    targets: list[
+        CertificateTargets | Fail2banTarget | CertbotTarget | DomoticzTarget | DuplicatiTarget
+    ] = [
+        CertificateTargets(config / "demo"),
+        Fail2banTarget(config / "demo" / "fail2ban"),
+        CertbotTarget(config / "demo" / "certbot"),
+        DomoticzTarget(),
+        DuplicatiTarget(),
+    ]
+    entries = [entry for target in targets for entry in await target.start()]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -283,7 +457,12 @@ async def main() -> int:
             await api.wait_until_up(process)
             await api.onboard_or_login()
             for entry in entries:
-                target = entry.answers.get("server_name") or entry.answers.get("path")
+                target = (
+                    entry.answers.get("server_name")
+                    or entry.answers.get("path")
+                    or entry.answers.get("url")
+                    or entry.answers.get("transport")
+                )
                 print(f"demo: {entry.kind} {target}: {await api.add_entry(entry)}", flush=True)
             print(
                 f"demo: Home Assistant is at {HA_URL}; log in as {DEMO_USER[0]} / {DEMO_USER[1]}",
@@ -295,7 +474,8 @@ async def main() -> int:
             waiter.cancel()
             stopper.cancel()
     finally:
-        await targets.stop()
+        for target in targets:
+            await target.stop()
     return 0
 
 

@@ -10,21 +10,31 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
+from .certbot.coordinator import CertbotCoordinator, async_remove_store
 from .certificate.coordinator import FileCertificateCoordinator, RemoteCertificateCoordinator
 from .const import CONF_KIND, DOMAIN, Kind
 from .coordinator import SentinelConfigEntry, SentinelCoordinator
+from .domoticz.coordinator import DomoticzCoordinator
+from .duplicati.coordinator import DuplicatiCoordinator
+from .fail2ban.coordinator import Fail2banCoordinator
 from .repairs_support import async_delete_entry_issues
+from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.CERTIFICATE: RemoteCertificateCoordinator,
     Kind.CERTIFICATE_FILE: FileCertificateCoordinator,
+    Kind.FAIL2BAN: Fail2banCoordinator,
+    Kind.DUPLICATI: DuplicatiCoordinator,
+    Kind.DOMOTICZ: DomoticzCoordinator,
+    Kind.CERTBOT: CertbotCoordinator,
 }
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the integration; actions are registered here, once."""
+    async_setup_services(hass)
     return True
 
 
@@ -47,8 +57,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: SentinelConfigEntry) ->
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Drop the repair issues of a deleted entry."""
+    """Drop the repair issues of a deleted entry, and what it stored."""
     async_delete_entry_issues(hass, entry)
+    if entry.data.get(CONF_KIND) == Kind.CERTBOT:
+        await async_remove_store(hass, entry)
 
 
 async def async_remove_config_entry_device(

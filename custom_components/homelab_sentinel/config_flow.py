@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -15,15 +16,21 @@ from homeassistant.core import callback
 from homeassistant.helpers import selector
 import probatio
 
+from .certbot.flow import CertbotFlowMixin
 from .certificate.flow import CertificateFlowMixin
 from .const import (
     CONF_KIND,
+    CONF_MAX_AGE_HOURS,
     CONF_WARNING_DAYS,
+    DEFAULT_MAX_AGE_HOURS,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
     Kind,
 )
+from .domoticz.flow import DomoticzFlowMixin
+from .duplicati.flow import DuplicatiFlowMixin
+from .fail2ban.flow import Fail2banFlowMixin
 
 
 def _seconds(minimum: int) -> selector.NumberSelector:
@@ -45,10 +52,22 @@ def _days() -> selector.NumberSelector:
     )
 
 
+def _hours() -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=1, max=24 * 366, unit_of_measurement="h", mode=selector.NumberSelectorMode.BOX
+        )
+    )
+
+
 # Thresholds each kind offers beside the scan interval, with their defaults.
 _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
     Kind.CERTIFICATE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
     Kind.CERTIFICATE_FILE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.FAIL2BAN: {},
+    Kind.DUPLICATI: {CONF_MAX_AGE_HOURS: (DEFAULT_MAX_AGE_HOURS, _hours())},
+    Kind.DOMOTICZ: {},
+    Kind.CERTBOT: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
 }
 _MINIMUM_SCAN_INTERVAL = 10
 
@@ -65,7 +84,14 @@ def options_schema(kind: Kind) -> probatio.Schema:
     return probatio.Schema(fields)
 
 
-class HomelabSentinelConfigFlow(CertificateFlowMixin, domain=DOMAIN):
+class HomelabSentinelConfigFlow(
+    CertificateFlowMixin,
+    Fail2banFlowMixin,
+    DuplicatiFlowMixin,
+    DomoticzFlowMixin,
+    CertbotFlowMixin,
+    domain=DOMAIN,
+):
     """Add one monitored thing per entry."""
 
     VERSION = 1
@@ -80,6 +106,12 @@ class HomelabSentinelConfigFlow(CertificateFlowMixin, domain=DOMAIN):
         """Change what an entry monitors, through its kind's own step."""
         kind = Kind(self._get_reconfigure_entry().data[CONF_KIND])
         step = getattr(self, f"async_step_{kind.value}")
+        result: ConfigFlowResult = await step()
+        return result
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Ask again for credentials the server stopped accepting, through the kind's step."""
+        step = getattr(self, f"async_step_reauth_{Kind(entry_data[CONF_KIND]).value}")
         result: ConfigFlowResult = await step()
         return result
 

@@ -15,8 +15,21 @@ CONF_SERVER_NAME: Final = "server_name"
 CONF_STARTTLS: Final = "starttls"
 CONF_CA_FILE: Final = "ca_file"
 CONF_WARNING_DAYS: Final = "warning_days"
+CONF_MAX_AGE_HOURS: Final = "max_age_hours"
+CONF_SOURCE: Final = "source"
+CONF_AUTH_METHOD: Final = "auth_method"
+CONF_SIGNIN_STATE: Final = "signin_state"
+# certbot: where it runs and how it is reached.
+CONF_TRANSPORT: Final = "transport"
+CONF_CERTBOT_COMMAND: Final = "certbot_command"
+CONF_CONFIG_DIR: Final = "config_dir"
+CONF_ACME_SERVER: Final = "acme_server"
+CONF_PRIVATE_KEY: Final = "private_key"
+CONF_USE_SUDO: Final = "use_sudo"
+CONF_HOST_KEY: Final = "host_key"
 
 DEFAULT_WARNING_DAYS: Final = 14
+DEFAULT_MAX_AGE_HOURS: Final = 36
 # How many checks run at once across all entries, so that 50 entries do not open 50 sockets at once.
 MAX_CONCURRENT_CHECKS: Final = 16
 
@@ -26,9 +39,17 @@ class Kind(StrEnum):
 
     CERTIFICATE = "certificate"
     CERTIFICATE_FILE = "certificate_file"
+    FAIL2BAN = "fail2ban"
+    DUPLICATI = "duplicati"
+    DOMOTICZ = "domoticz"
+    CERTBOT = "certbot"
 
 
 DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {
     Kind.CERTIFICATE: timedelta(hours=1),
     Kind.CERTIFICATE_FILE: timedelta(hours=1),
+    Kind.FAIL2BAN: timedelta(seconds=30),
+    Kind.DUPLICATI: timedelta(minutes=5),
+    Kind.DOMOTICZ: timedelta(minutes=5),
+    Kind.CERTBOT: timedelta(hours=6),
 }

@@ -65,13 +65,17 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
             entry_type=dr.DeviceEntryType.SERVICE,
         )
 
+    def subject_name(self, subject: str) -> str:
+        """The name of a subject's device: the subject itself, unless a kind knows better."""
+        return subject
+
     def subject_device(self, subject: str) -> DeviceInfo:
         """The device of one repeating thing, below the entry's device."""
         if not subject:
             return self.entry_device
         return DeviceInfo(
             identifiers={(DOMAIN, f"{self.config_entry.entry_id}-{subject}")},
-            name=subject,
+            name=self.subject_name(subject),
             manufacturer="Homelab Sentinel",
             model=self.subject_model,
             entry_type=dr.DeviceEntryType.SERVICE,

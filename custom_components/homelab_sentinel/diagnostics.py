@@ -23,6 +23,11 @@ TO_REDACT = {
     "access_token",
     "target_url",
     "TargetURL",
+    "signin_state",
+    "nonce",
+    # Domoticz: whom an anonymous caller is mapped to, and who failed to log in from where.
+    "anonymous_user",
+    "new_failed_logins",
 }
 
 

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 import probatio
+
+# Never sent back to the browser as a form's suggested value.
+SECRET_FIELDS = frozenset({CONF_PASSWORD, CONF_TOKEN, "private_key"})
 
 
 class FlowError(Exception):
@@ -41,6 +45,11 @@ class SentinelFlowBase(ConfigFlow):
             return self._get_reconfigure_entry().data
         return {}
 
+    @staticmethod
+    def _suggestions(values: Mapping[str, Any]) -> dict[str, Any]:
+        """Values to prefill a form with; secrets are left out."""
+        return {key: value for key, value in values.items() if key not in SECRET_FIELDS}
+
     async def _async_form_step(
         self,
         step_id: str,
@@ -62,7 +71,8 @@ class SentinelFlowBase(ConfigFlow):
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
-                schema, user_input if user_input is not None else self._current_values()
+                schema,
+                self._suggestions(user_input if user_input is not None else self._current_values()),
             ),
             errors=errors,
             description_placeholders=placeholders,

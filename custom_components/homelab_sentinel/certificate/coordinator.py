@@ -12,11 +12,12 @@ from pathlib import Path
 import certifi
 from cryptography import x509
 from homeassistant.const import CONF_HOST, CONF_PATH, CONF_PORT
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
+from ..certbot.coordinator import async_find_lineage, fix_data
 from ..const import (
     CONF_CA_FILE,
     CONF_SERVER_NAME,
@@ -139,15 +140,40 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             problem=report.trust is not Trust.TRUSTED or days < self.warning_days,
         )
 
+    def _names(self, name: str, status: CertificateStatus) -> set[str]:
+        """The names a certificate goes by: its subject name and the DNS names it carries."""
+        return {name, *status.report.dns_names} - {""}
+
+    def watched_names(self) -> set[str]:
+        """Every name the watched certificates go by, for certbot entries that renew them."""
+        if not self.last_update_success:
+            return set()
+        return {
+            found
+            for name, status in self.data.subjects.items()
+            for found in self._names(name, status)
+        }
+
+    @callback
+    def async_update_repairs(self) -> None:
+        """Raise the repair issues again, e.g. because a certbot entry now manages a name."""
+        if self.last_update_success:
+            self._sync_repairs(self.data)
+
     def _sync_repairs(self, snapshot: CertificateSnapshot) -> None:
         wanted: dict[str, WantedIssue] = {}
         for name, status in snapshot.subjects.items():
             report = status.report
             label = name or self.config_entry.title
+            # A certbot entry that manages the certificate makes the issue fixable: renew now.
+            manager = async_find_lineage(self.hass, self._names(name, status))
+            fix = fix_data(*manager) if manager else None
             if report.trust is Trust.EXPIRED:
                 wanted[f"certificate_{name}"] = WantedIssue(
                     "certificate_expired",
                     {"name": label, "expires": report.expires.date().isoformat()},
+                    fixable=fix is not None,
+                    data=fix,
                 )
             elif status.days_remaining < self.warning_days:
                 wanted[f"certificate_{name}"] = WantedIssue(
@@ -157,6 +183,8 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                         "days": str(status.days_remaining),
                         "expires": report.expires.date().isoformat(),
                     },
+                    fixable=fix is not None,
+                    data=fix,
                 )
         async_sync_issues(self.hass, self.config_entry, wanted)
 
@@ -175,6 +203,10 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
     """Checks the certificate a TLS endpoint presents."""
 
     device_model = "TLS endpoint"
+
+    def _names(self, name: str, status: CertificateStatus) -> set[str]:
+        data = self.config_entry.data
+        return {data.get(CONF_SERVER_NAME) or data[CONF_HOST], *super()._names(name, status)}
 
     async def _async_setup(self) -> None:
         try:
