@@ -1,0 +1,508 @@
+"""The automation blueprints, run by Home Assistant's own blueprint machinery.
+
+Each blueprint is copied into the test's configuration directory, instantiated with
+`use_blueprint`, and fired by real state changes of a real config entry: a TLS server that starts
+presenting an expiring certificate, a Duplicati job whose backup fails, a ban line in fail2ban's
+log, a Domoticz that opens up. The notifications are caught by test notify actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterator
+import logging
+from pathlib import Path
+import re
+import shutil
+from typing import Any
+from unittest.mock import patch
+from urllib.parse import parse_qs, quote
+
+from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
+from homeassistant.components.automation.helpers import async_get_blueprints
+from homeassistant.components.blueprint.models import Blueprint
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util.yaml import load_yaml_dict
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+
+from custom_components.homelab_sentinel.const import DOMAIN
+from custom_components.homelab_sentinel.duplicati.coordinator import DuplicatiCoordinator
+
+from .certificate.certs import make_ca, make_leaf, write_ca_bundle
+from .certificate.conftest import Servers, days_from_now
+from .domoticz.helpers import add_entry as add_domoticz_entry, household
+from .domoticz.simulator import DomoticzSimulator
+from .duplicati.common import password_entry
+from .duplicati.simulator import DuplicatiSimulator
+from .fail2ban.conftest import append, f2b_line
+
+REPOSITORY = Path(__file__).parent.parent
+SOURCE = REPOSITORY / "blueprints" / "automation" / "homelab_sentinel"
+SOURCE_URL = "https://github.com/homelab-sentinel/homelab-sentinel/blob/main/"
+NAMES = (
+    "certificate_problem.yaml",
+    "backup_problem.yaml",
+    "fail2ban_ban.yaml",
+    "domoticz_unprotected.yaml",
+)
+NOTIFY_ENTITY = "notify.phone"
+# What a user puts in the blueprint's "Other actions": a notify action using its variables.
+NOTIFY_ACTIONS = [
+    {"action": "notify.test", "data": {"title": "{{ title }}", "message": "{{ message }}"}}
+]
+
+
+@pytest.fixture
+async def blueprints(hass: HomeAssistant, tmp_path: Path) -> None:
+    """A configuration directory of the test's own, holding the blueprints as a user's would."""
+    hass.config.config_dir = str(tmp_path / "config")
+    await hass.async_add_executor_job(
+        shutil.copytree, SOURCE, hass.config.path("blueprints", "automation", "homelab_sentinel")
+    )
+
+
+class Notifications:
+    """What the blueprints sent: through `notify.send_message` and through a user's action."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.sent = async_mock_service(hass, "notify", "send_message")
+        self.actions = async_mock_service(hass, "notify", "test")
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(title, message) of each notification; both paths must have said the same."""
+        sent = [
+            (call.data["title"], call.data["message"])
+            for call in self.sent
+            if call.data["entity_id"] == [NOTIFY_ENTITY]
+        ]
+        assert sent == [(call.data["title"], call.data["message"]) for call in self.actions]
+        assert len(sent) == len(self.sent)
+        return sent
+
+
+@pytest.fixture
+def notifications(
+    hass: HomeAssistant, blueprints: None, caplog: pytest.LogCaptureFixture
+) -> Iterator[Notifications]:
+    """The blueprints in place, and test notify actions that record what they are asked to send.
+
+    The automations must run cleanly: no error or warning from them, their scripts or templates.
+    """
+    yield Notifications(hass)
+    complaints = [
+        record.getMessage()
+        for record in caplog.get_records("call")
+        if record.levelno >= logging.WARNING
+        and record.name.startswith(
+            (
+                "homeassistant.components.automation",
+                "homeassistant.helpers.script",
+                "homeassistant.helpers.template",
+            )
+        )
+    ]
+    assert not complaints, complaints
+
+
+async def _use_blueprint(
+    hass: HomeAssistant, name: str, inputs: dict[str, Any], *, alias: str = "sentinel"
+) -> None:
+    """Set up an automation from a blueprint, with both ways of notifying."""
+    inputs = {"notify_entities": [NOTIFY_ENTITY], "notify_actions": NOTIFY_ACTIONS} | inputs
+    config = {
+        "automation": [
+            {"alias": alias, "use_blueprint": {"path": f"homelab_sentinel/{name}", "input": inputs}}
+        ]
+    }
+    assert await async_setup_component(hass, "automation", config)
+    await hass.async_block_till_done()
+    state = hass.states.get(f"automation.{alias}")
+    assert state is not None
+    assert state.state == "on", state
+
+
+def _entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert found is not None, unique_id
+    return found
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+# ---------------------------------------------------------------------------------------------
+# The blueprints as files
+
+
+def _load(name: str) -> dict[str, Any]:
+    return load_yaml_dict(str(SOURCE / name))
+
+
+def test_every_blueprint_file_is_tested() -> None:
+    assert sorted(path.name for path in SOURCE.iterdir()) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_blueprint_metadata(name: str) -> None:
+    blueprint = Blueprint(
+        _load(name),
+        path=f"homelab_sentinel/{name}",
+        expected_domain="automation",
+        schema=AUTOMATION_BLUEPRINT_SCHEMA,
+    )
+    # None: no errors, and this Home Assistant is at least the blueprint's min_version.
+    assert blueprint.validate() is None
+    metadata = blueprint.metadata
+    assert metadata["source_url"] == f"{SOURCE_URL}blueprints/automation/homelab_sentinel/{name}"
+    assert metadata["author"] == "Homelab Sentinel"
+    assert metadata["homeassistant"] == {"min_version": "2026.10.0"}
+    assert metadata["description"]
+    inputs = metadata["input"]
+    assert set(inputs) >= {"notify_entities", "notify_actions"}
+    assert inputs["notify_entities"]["default"] == []
+    assert inputs["notify_actions"]["default"] == []
+    assert inputs["notify_actions"]["selector"] == {"action": {}}
+    # The entities to watch: this integration's, of the kind the blueprint is about.
+    watched = [
+        value
+        for key, value in inputs.items()
+        if key not in {"notify_entities", "notify_actions"} and "entity" in value["selector"]
+    ]
+    assert len(watched) == 1
+    selector = watched[0]["selector"]["entity"]
+    assert selector["multiple"] is True
+    assert [item["integration"] for item in selector["filter"]] == [DOMAIN]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readme_has_an_import_link(name: str) -> None:
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    links = re.findall(
+        r"\(https://my\.home-assistant\.io/redirect/blueprint_import/\?([^)]*)\)", readme
+    )
+    urls = [parse_qs(query)["blueprint_url"][0] for query in links]
+    raw = (
+        "https://raw.githubusercontent.com/homelab-sentinel/homelab-sentinel/main/"
+        f"blueprints/automation/homelab_sentinel/{name}"
+    )
+    assert raw in urls
+    # Encoded whole, as my.home-assistant.io expects.
+    assert f"blueprint_url={quote(raw, safe='')}" in readme
+
+
+@pytest.mark.usefixtures("blueprints")
+async def test_home_assistant_lists_the_blueprints(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, "blueprint", {})
+    found = await async_get_blueprints(hass).async_get_blueprints()
+    assert sorted(found) == sorted(f"homelab_sentinel/{name}" for name in NAMES)
+    for path, blueprint in found.items():
+        assert isinstance(blueprint, Blueprint), (path, blueprint)
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificate expiring or untrusted
+
+
+@pytest.fixture
+async def servers(tmp_path: Path) -> AsyncGenerator[Servers]:
+    """Loopback TLS servers, stopped after the test."""
+    started = Servers(tmp_path)
+    yield started
+    await started.close()
+
+
+async def test_certificate_problem(
+    hass: HomeAssistant,
+    servers: Servers,
+    tmp_path: Path,
+    notifications: Notifications,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    ca = make_ca()
+    bundle = await hass.async_add_executor_job(write_ca_bundle, ca, tmp_path / "ca.pem")
+    port = await servers.tls(make_leaf(["service.test"], issuer=ca))
+    unique_id = f"cert:127.0.0.1:{port}:service.test"
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"service.test (127.0.0.1:{port})",
+        unique_id=unique_id,
+        data={
+            "kind": "certificate",
+            "host": "127.0.0.1",
+            "port": port,
+            "server_name": "service.test",
+            "starttls": "none",
+            "ca_file": str(bundle),
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    problem = _entity_id(hass, "binary_sensor", f"{unique_id}-certificate_problem")
+    assert _state(hass, problem) == "off"
+    await _use_blueprint(hass, "certificate_problem.yaml", {"problem_sensors": [problem]})
+
+    async def present(issued: Any) -> None:
+        await servers.close()
+        await servers.tls(issued, port=port)
+        await entry.runtime_data.async_refresh()
+        await hass.async_block_till_done()
+
+    # The server starts presenting a certificate that runs out in three days.
+    await present(make_leaf(["service.test"], issuer=ca, not_after=days_from_now(3.04)))
+    assert _state(hass, problem) == "on"
+    host = f"service.test (127.0.0.1:{port})"
+    assert notifications.messages() == [
+        (
+            f"Certificate problem: {host}",
+            f"{host}: the certificate expires in 3 days; trusted.",
+        )
+    ]
+
+    # Renewed: the problem clears, and nothing is sent.
+    await present(make_leaf(["service.test"], issuer=ca))
+    assert _state(hass, problem) == "off"
+    assert len(notifications.messages()) == 1
+
+    # Replaced by a self-signed one. The siblings are found on the device whatever their entity
+    # IDs, and the device's name is the one the user gave it.
+    days = _entity_id(hass, "sensor", f"{unique_id}-days_remaining")
+    entity_registry.async_update_entity(days, new_entity_id="sensor.proxy_days_left")
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
+    assert device is not None
+    device_registry.async_update_device(device.id, name_by_user="Reverse proxy")
+    await hass.async_block_till_done()
+    await present(make_leaf(["service.test"], issuer=None, not_after=days_from_now(120.04)))
+    assert notifications.messages()[1:] == [
+        (
+            "Certificate problem: Reverse proxy",
+            "Reverse proxy: the certificate expires in 120 days; not trusted (self-signed).",
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Duplicati backup failed or overdue
+
+
+@pytest.fixture
+async def duplicati() -> AsyncGenerator[DuplicatiSimulator]:
+    """A Duplicati 2.3 server, with tasks followed every 20 ms instead of every 5 s."""
+    simulator = DuplicatiSimulator("2.3")
+    await simulator.start()
+    with patch.object(DuplicatiCoordinator, "task_poll_interval", 0.02):
+        yield simulator
+    await simulator.stop()
+
+
+async def test_backup_fails(
+    hass: HomeAssistant, duplicati: DuplicatiSimulator, notifications: Notifications
+) -> None:
+    photos = duplicati.add_backup("Photos", history=["Success"])
+    duplicati.add_backup("Documents", history=["Success"])
+    entry = await password_entry(hass, duplicati)
+    problems = [
+        _entity_id(hass, "binary_sensor", f"{entry.unique_id}-{backup_id}-backup_problem")
+        for backup_id in duplicati.backups
+    ]
+    assert [_state(hass, problem) for problem in problems] == ["off", "off"]
+    await _use_blueprint(hass, "backup_problem.yaml", {"problem_sensors": problems})
+
+    # The next backup of Photos fails: started with its own button, followed to its end.
+    photos.next_result = "Error"
+    photos.next_error = "Failed to connect to ssh://backup.lan: Connection refused"
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.photos_back_up_now"}, blocking=True
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert _state(hass, problems[0]) == "on"
+    assert notifications.messages() == [
+        (
+            "Backup problem: Photos",
+            (
+                f"Backup job Photos on {entry.title}: the last backup failed (error): "
+                "Failed to connect to ssh://backup.lan: Connection refused"
+            ),
+        )
+    ]
+
+
+async def test_backup_overdue(
+    hass: HomeAssistant, duplicati: DuplicatiSimulator, notifications: Notifications
+) -> None:
+    # The last backup finished about 23 hours 50 minutes ago.
+    duplicati.add_backup("Documents", history=["Warning"])
+    entry = await password_entry(hass, duplicati)
+    problem = _entity_id(hass, "binary_sensor", f"{entry.unique_id}-1-backup_problem")
+    assert _state(hass, problem) == "off"
+    await _use_blueprint(hass, "backup_problem.yaml", {"problem_sensors": [problem]})
+
+    # The user allows at most 12 hours between backups: the job is overdue now.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(
+        result["flow_id"], {"scan_interval": 300, "max_age_hours": 12}
+    )
+    await hass.async_block_till_done()
+    assert _state(hass, problem) == "on"
+    assert notifications.messages() == [
+        (
+            "Backup problem: Documents",
+            (
+                f"Backup job Documents on {entry.title} is overdue: the last backup finished "
+                "1 day ago (warning)."
+            ),
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# fail2ban bans
+
+
+async def test_fail2ban_ban(
+    hass: HomeAssistant, tmp_path: Path, notifications: Notifications
+) -> None:
+    log = tmp_path / "fail2ban.log"
+    await hass.async_add_executor_job(
+        append,
+        log,
+        f2b_line("Jail 'sshd' started", logger="fail2ban.jail"),
+        f2b_line("Jail 'nginx-http-auth' started", logger="fail2ban.jail"),
+        f2b_line("[sshd] Ban 192.0.2.1"),
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="fail2ban",
+        unique_id=f"fail2ban:log:{log}",
+        data={"kind": "fail2ban", "source": "log", "path": str(log)},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    events = [
+        _entity_id(hass, "event", f"{entry.unique_id}-{jail}-ban")
+        for jail in ("sshd", "nginx-http-auth")
+    ]
+    await _use_blueprint(hass, "fail2ban_ban.yaml", {"ban_events": events})
+
+    async def log_and_poll(*lines: str) -> None:
+        await hass.async_add_executor_job(append, log, *lines)
+        await entry.runtime_data.async_refresh()
+        await hass.async_block_till_done()
+
+    # Two new bans in one poll: one notification each, in order.
+    await log_and_poll(
+        f2b_line("[sshd] Ban 203.0.113.5"), f2b_line("[nginx-http-auth] Ban 2001:db8::7")
+    )
+    assert notifications.messages() == [
+        (
+            "fail2ban: 203.0.113.5 banned",
+            "fail2ban banned 203.0.113.5 in jail sshd (2 addresses banned there now).",
+        ),
+        (
+            "fail2ban: 2001:db8::7 banned",
+            "fail2ban banned 2001:db8::7 in jail nginx-http-auth (1 address banned there now).",
+        ),
+    ]
+
+    # An unban, and a poll with nothing new, send nothing.
+    await log_and_poll(f2b_line("[sshd] Unban 192.0.2.1"))
+    await log_and_poll()
+    assert len(notifications.messages()) == 2
+
+    # Unavailable and back (a failed poll, a restart): the event state returns, no new ban.
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert len(notifications.messages()) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Domoticz unprotected
+
+
+@pytest.fixture
+async def domoticz() -> AsyncGenerator[DomoticzSimulator]:
+    """A Domoticz 2025.1 that asks everyone for a login, Home Assistant included."""
+    simulator = DomoticzSimulator("2025.1", users=household(), trusted_networks="192.168.1.*")
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+async def test_domoticz_unprotected(
+    hass: HomeAssistant, domoticz: DomoticzSimulator, notifications: Notifications
+) -> None:
+    entry = await add_domoticz_entry(hass, domoticz)
+    unprotected = _entity_id(hass, "binary_sensor", f"{entry.unique_id}-unprotected")
+    assert _state(hass, unprotected) == "off"
+    await _use_blueprint(hass, "domoticz_unprotected.yaml", {"unprotected_sensors": [unprotected]})
+
+    async def trust(networks: str) -> None:
+        domoticz.trusted_networks = networks
+        await entry.runtime_data.async_refresh()
+        await hass.async_block_till_done()
+
+    await trust("192.168.1.*;0.0.0.0/0")
+    assert _state(hass, unprotected) == "on"
+    await trust("192.168.1.*")
+    await trust("127.0.0.1")
+    assert notifications.messages() == [
+        (
+            f"Domoticz {entry.title} is unprotected",
+            (
+                f"Domoticz {entry.title} is open to everyone: its trusted networks "
+                "(0.0.0.0/0) take in every address. Narrow them in Setup → Settings → Security."
+            ),
+        ),
+        (
+            f"Domoticz {entry.title} is unprotected",
+            (
+                f"Domoticz {entry.title} lets Home Assistant in without a login: Home Assistant's "
+                "address is in its trusted networks. Other addresses still need a login."
+            ),
+        ),
+    ]
+
+
+async def test_domoticz_open_to_everyone_only(
+    hass: HomeAssistant, domoticz: DomoticzSimulator, notifications: Notifications
+) -> None:
+    entry = await add_domoticz_entry(hass, domoticz)
+    unprotected = _entity_id(hass, "binary_sensor", f"{entry.unique_id}-unprotected")
+    await _use_blueprint(
+        hass,
+        "domoticz_unprotected.yaml",
+        {"unprotected_sensors": [unprotected], "only_open_to_everyone": True},
+    )
+
+    # Trusting Home Assistant's own address is a choice: not worth a notification here.
+    domoticz.trusted_networks = "127.0.0.1"
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert _state(hass, unprotected) == "on"
+    assert notifications.messages() == []
+
+    # Closed again, then opened to every address: that is worth one.
+    domoticz.trusted_networks = "192.168.1.*"
+    await entry.runtime_data.async_refresh()
+    assert _state(hass, unprotected) == "off"
+    domoticz.trusted_networks = "*"
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert notifications.messages() == [
+        (
+            f"Domoticz {entry.title} is unprotected",
+            (
+                f"Domoticz {entry.title} is open to everyone: its trusted networks (*) take in "
+                "every address. Narrow them in Setup → Settings → Security."
+            ),
+        )
+    ]
