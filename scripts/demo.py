@@ -381,6 +381,20 @@ class HomeAssistantAPI:
         ) as response:
             await self._token_from_code((await response.json())["result"])
 
+    async def keep_http_settings(self) -> None:
+        """Confirm the HTTP settings migrated from configuration.yaml.
+
+        Home Assistant 2026.10 stages them as a trial and, unconfirmed, reverts them and restarts
+        five minutes later, which would end the demo.
+        """
+        async with self.session.ws_connect(f"{HA_URL}/api/websocket") as socket:
+            await socket.receive_json()
+            await socket.send_json({"type": "auth", "access_token": self.token})
+            await socket.receive_json()
+            await socket.send_json({"id": 1, "type": "http/config/promote"})
+            # An error only means there was nothing left to confirm.
+            await socket.receive_json()
+
     async def add_entry(self, entry: DemoEntry) -> str:
         """Run the integration's config flow; return how it ended."""
         base = f"{HA_URL}/api/config/config_entries/flow"
@@ -456,6 +470,7 @@ async def main() -> int:
             api = HomeAssistantAPI(session)
             await api.wait_until_up(process)
             await api.onboard_or_login()
+            await api.keep_http_settings()
             for entry in entries:
                 target = (
                     entry.answers.get("server_name")
