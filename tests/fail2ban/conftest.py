@@ -229,3 +229,17 @@ def fail2ban(tmp_path: Path) -> Generator[Fail2banServer]:
         yield server
     finally:
         in_worker(server.kill)
+
+
+# The real OpenSSH server, its client key and its test account, shared with the certbot tests.
+from tests.certbot.conftest import (  # noqa: E402
+    KeyPair,
+    SshServer,
+    SshUser,
+    client_key,
+    own_sshd,
+    ssh_user,
+    sshd,
+)
+
+__all__ = ["KeyPair", "SshServer", "SshUser", "client_key", "own_sshd", "ssh_user", "sshd"]

@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any, Final, NoReturn, Protocol, runtime_checkable
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -22,11 +21,8 @@ from ..const import (
     CONF_ACME_SERVER,
     CONF_CERTBOT_COMMAND,
     CONF_CONFIG_DIR,
-    CONF_HOST_KEY,
     CONF_KIND,
-    CONF_PRIVATE_KEY,
     CONF_TRANSPORT,
-    CONF_USE_SUDO,
     CONF_WARNING_DAYS,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
@@ -35,19 +31,17 @@ from ..const import (
 )
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
 from ..repairs_support import WantedIssue, async_sync_issues
-from ..transport import (
-    CommandAuthError,
-    CommandError,
-    CommandNotFoundError,
-    CommandRunner,
-    CommandTimeoutError,
-    HostKey,
-    HostKeyMismatchError,
-    LocalRunner,
-    OutputTooLargeError,
-    SshRunner,
-    SudoRefusedError,
+from ..ssh_support import (
+    COMMAND_ERROR_KEYS,
+    HOST_KEY_ISSUE,
+    TRANSPORT_LOCAL,
+    TRANSPORT_SSH,
+    host_key_issue,
+    host_label,
+    make_runner,
+    needs_reauth,
 )
+from ..transport import CommandError, HostKey, HostKeyMismatchError
 from .client import (
     LETS_ENCRYPT_DIRECTORY,
     CertbotClient,
@@ -60,11 +54,8 @@ from .client import (
 )
 from .entities import CERTBOT_DESCRIPTIONS
 
-TRANSPORT_LOCAL: Final = "local"
-TRANSPORT_SSH: Final = "ssh"
 # Repair issues with this in their data get the fix flow that renews the certificate.
 FIX_RENEW_CERTIFICATE: Final = "renew_certificate"
-_HOST_KEY_ISSUE: Final = "ssh_host_key_changed"
 _STORE_VERSION: Final = 1
 
 
@@ -93,24 +84,6 @@ class CertbotData:
     last_renewal: LastRenewal | None
 
 
-def make_runner(data: Mapping[str, Any], host_key: HostKey | None = None) -> CommandRunner:
-    """The command runner an entry's data describes; host_key overrides the pinned key.
-
-    Raises InvalidKeyError for a key that cannot be read.
-    """
-    if data.get(CONF_TRANSPORT, TRANSPORT_LOCAL) == TRANSPORT_LOCAL:
-        return LocalRunner()
-    return SshRunner(
-        data[CONF_HOST],
-        int(data[CONF_PORT]),
-        data[CONF_USERNAME],
-        host_key or HostKey.parse(data[CONF_HOST_KEY]),
-        private_key=data.get(CONF_PRIVATE_KEY),
-        password=data.get(CONF_PASSWORD),
-        use_sudo=bool(data.get(CONF_USE_SUDO, False)),
-    )
-
-
 def make_client(data: Mapping[str, Any], host_key: HostKey | None = None) -> CertbotClient:
     """The certbot client an entry's data describes.
 
@@ -124,23 +97,11 @@ def make_client(data: Mapping[str, Any], host_key: HostKey | None = None) -> Cer
     )
 
 
-def host_label(data: Mapping[str, Any]) -> str:
-    """The machine certbot runs on, as messages name it."""
-    if data.get(CONF_TRANSPORT, TRANSPORT_LOCAL) == TRANSPORT_LOCAL:
-        return "this machine"
-    return f"{data[CONF_USERNAME]}@{data[CONF_HOST]}"
-
-
 # Most specific first: the first class an error is an instance of names its translation.
 _ERROR_KEYS: tuple[tuple[type[Exception], str], ...] = (
-    (HostKeyMismatchError, "host_key_changed"),
-    (CommandAuthError, "ssh_invalid_auth"),
-    (CommandTimeoutError, "timeout"),
-    (SudoRefusedError, "sudo_refused"),
-    (CommandNotFoundError, "command_not_found"),
-    (OutputTooLargeError, "output_too_large"),
+    *COMMAND_ERROR_KEYS[:-1],
     (CertbotError, "command_failed"),
-    (CommandError, "cannot_connect"),
+    COMMAND_ERROR_KEYS[-1],
 )
 
 
@@ -331,15 +292,8 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
     def _raise_update_failed(self, err: CommandError | CertbotError) -> NoReturn:
         kwargs = _error_kwargs(self.config_entry, err)
         if isinstance(err, HostKeyMismatchError):
-            LOGGER.warning(
-                "The SSH host key of %s changed from %s to %s; not connecting",
-                host_label(self.config_entry.data),
-                err.expected,
-                err.presented,
-            )
             self._sync_repairs(host_key_changed=err)
-            raise ConfigEntryAuthFailed(**kwargs) from err
-        if isinstance(err, CommandAuthError):
+        if needs_reauth(err):
             raise ConfigEntryAuthFailed(**kwargs) from err
         raise UpdateFailed(**kwargs) from err
 
@@ -391,16 +345,7 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
     def _sync_repairs(self, *, host_key_changed: HostKeyMismatchError | None = None) -> None:
         wanted = dict(self._certificate_issues)
         if host_key_changed is not None:
-            wanted[_HOST_KEY_ISSUE] = WantedIssue(
-                _HOST_KEY_ISSUE,
-                {
-                    "name": self.config_entry.title,
-                    "host": host_label(self.config_entry.data),
-                    "expected": host_key_changed.expected,
-                    "presented": host_key_changed.presented or "-",
-                },
-                severity=ir.IssueSeverity.ERROR,
-            )
+            wanted.update(host_key_issue(self.config_entry, host_key_changed, HOST_KEY_ISSUE))
         async_sync_issues(self.hass, self.config_entry, wanted)
 
     def known_paths(self) -> dict[str, str]:
@@ -461,7 +406,7 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
                 await self._async_note_renewal(RenewalOutcome(RenewalResult.FAILED))
             if isinstance(err, HostKeyMismatchError):
                 self._sync_repairs(host_key_changed=err)
-            if isinstance(err, (HostKeyMismatchError, CommandAuthError)):
+            if needs_reauth(err):
                 self.config_entry.async_start_reauth(self.hass)
             raise HomeAssistantError(**_error_kwargs(self.config_entry, err)) from err
 

@@ -1,17 +1,26 @@
-"""Coordinator of the fail2ban kind: reads the database or tails the log, in the executor."""
+"""Coordinator of the fail2ban kind: reads the database or tails the log, in the executor.
+
+Over SSH it runs one `sqlite3 -json` query per poll on the remote database (see remote.py); a
+changed host key raises a repair issue and, like rejected credentials, asks for reauth.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Final, NoReturn
 
 from homeassistant.const import CONF_PATH
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 
 from ..const import CONF_SOURCE, DOMAIN
 from ..coordinator import SentinelCoordinator
+from ..repairs_support import async_sync_issues
+from ..ssh_support import host_key_issue, host_label, is_ssh, make_runner, needs_reauth
+from ..transport import CommandError, HostKeyMismatchError
 from .client import (
     BanEvent,
     BanEventTracker,
@@ -26,6 +35,9 @@ from .client import (
     create_source,
 )
 from .entities import FAIL2BAN_DESCRIPTIONS
+from .remote import RemoteFail2banDatabase
+
+HOST_KEY_ISSUE: Final = "fail2ban_ssh_host_key_changed"
 
 # Most specific first: the first class an error is an instance of names its translation.
 _ERROR_KEYS: tuple[tuple[type[Fail2banError], str], ...] = (
@@ -66,14 +78,26 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
     subject_model = "Jail"
     _source: Fail2banSource
     _tracker: BanEventTracker
+    _remote: RemoteFail2banDatabase | None = None
 
     async def _async_setup(self) -> None:
         data = self.config_entry.data
+        self._tracker = BanEventTracker()
+        if is_ssh(data):
+            try:
+                runner = make_runner(data)
+            except CommandError as err:
+                raise ConfigEntryError(
+                    translation_domain=DOMAIN,
+                    translation_key="fail2ban_ssh_failed",
+                    translation_placeholders=self._ssh_placeholders(err),
+                ) from err
+            self._remote = RemoteFail2banDatabase(runner, data[CONF_PATH])
+            return
         # fail2ban writes its log in the server's local time; Home Assistant's zone is the guess.
         self._source = create_source(
             data[CONF_SOURCE], data[CONF_PATH], time_zone=dt_util.get_default_time_zone()
         )
-        self._tracker = BanEventTracker()
 
     def subject_name(self, subject: str) -> str:
         """Jail devices read as "fail2ban sshd"."""
@@ -83,9 +107,41 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
         snapshot = self._source.poll()
         return snapshot, self._tracker.update(snapshot)
 
+    def _ssh_placeholders(self, err: CommandError) -> dict[str, str]:
+        return {
+            "name": self.config_entry.title,
+            "host": host_label(self.config_entry.data),
+            "error": str(err),
+        }
+
+    def _raise_command_failed(self, err: CommandError) -> NoReturn:
+        kwargs: dict[str, Any] = {
+            "translation_domain": DOMAIN,
+            "translation_key": "fail2ban_ssh_failed",
+            "translation_placeholders": self._ssh_placeholders(err),
+        }
+        if isinstance(err, HostKeyMismatchError):
+            async_sync_issues(
+                self.hass, self.config_entry, host_key_issue(self.config_entry, err, HOST_KEY_ISSUE)
+            )
+        if needs_reauth(err):
+            raise ConfigEntryAuthFailed(**kwargs) from err
+        raise UpdateFailed(**kwargs) from err
+
+    async def _async_poll(self) -> tuple[Fail2banSnapshot, list[BanEvent]]:
+        if self._remote is None:
+            return await self.hass.async_add_executor_job(self._poll)
+        try:
+            snapshot = await self._remote.poll()
+        except CommandError as err:
+            self._raise_command_failed(err)
+        # Connected with the pinned key: a host key issue, if any, is resolved.
+        async_sync_issues(self.hass, self.config_entry, {})
+        return snapshot, self._tracker.update(snapshot)
+
     async def _async_update_data(self) -> Fail2banData:
         try:
-            snapshot, events = await self.hass.async_add_executor_job(self._poll)
+            snapshot, events = await self._async_poll()
         except Fail2banError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
