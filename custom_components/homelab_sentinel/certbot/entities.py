@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
-from homeassistant.const import Platform, UnitOfTime
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.const import Platform
 from homeassistant.exceptions import HomeAssistantError
 
 from ..button import SentinelButtonDescription
+from ..certificate.entities import DAYS_REMAINING
 from ..const import DOMAIN
 from ..sensor import SentinelSensorDescription
 from .client import RenewalResult
@@ -50,13 +51,7 @@ CERTBOT_DESCRIPTIONS = {
                 "validity": status.lineage.state.value,
             },
         ),
-        SentinelSensorDescription(
-            key="days_remaining",
-            translation_key="days_remaining",
-            native_unit_of_measurement=UnitOfTime.DAYS,
-            state_class=SensorStateClass.MEASUREMENT,
-            value_fn=lambda status: status.days_remaining,
-        ),
+        DAYS_REMAINING,
         SentinelSensorDescription(
             key="last_renewal",
             translation_key="last_renewal",

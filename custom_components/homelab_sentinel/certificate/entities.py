@@ -10,6 +10,15 @@ from ..binary_sensor import SentinelBinarySensorDescription
 from ..sensor import SentinelSensorDescription
 from .client import Trust
 
+# Shared with the certbot kind, whose certificates count their days the same way.
+DAYS_REMAINING = SentinelSensorDescription(
+    key="days_remaining",
+    translation_key="days_remaining",
+    native_unit_of_measurement=UnitOfTime.DAYS,
+    state_class=SensorStateClass.MEASUREMENT,
+    value_fn=lambda status: status.days_remaining,
+)
+
 CERTIFICATE_DESCRIPTIONS = {
     Platform.SENSOR: (
         SentinelSensorDescription(
@@ -18,13 +27,7 @@ CERTIFICATE_DESCRIPTIONS = {
             device_class=SensorDeviceClass.TIMESTAMP,
             value_fn=lambda status: status.report.expires,
         ),
-        SentinelSensorDescription(
-            key="days_remaining",
-            translation_key="days_remaining",
-            native_unit_of_measurement=UnitOfTime.DAYS,
-            state_class=SensorStateClass.MEASUREMENT,
-            value_fn=lambda status: status.days_remaining,
-        ),
+        DAYS_REMAINING,
         SentinelSensorDescription(
             key="chain_expires",
             translation_key="chain_expires",
