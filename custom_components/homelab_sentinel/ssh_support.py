@@ -33,6 +33,8 @@ from .transport import (
 TRANSPORT_LOCAL: Final = "local"
 TRANSPORT_SSH: Final = "ssh"
 HOST_KEY_ISSUE: Final = "ssh_host_key_changed"
+# The repair issue's fix flow: open the entry's reauthentication.
+FIX_REAUTHENTICATE: Final = "reauthenticate"
 
 
 def is_ssh(data: Mapping[str, Any]) -> bool:
@@ -107,5 +109,7 @@ def host_key_issue(
                 "presented": err.presented or "-",
             },
             severity=ir.IssueSeverity.ERROR,
+            fixable=True,
+            data={"fix_flow": FIX_REAUTHENTICATE},
         )
     }

@@ -18,6 +18,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.homelab_sentinel import async_remove_config_entry_device
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
+from custom_components.homelab_sentinel.repairs import (
+    ReauthenticateRepairFlow,
+    async_create_fix_flow,
+)
 
 from .common import (
     LOCAL_TITLE,
@@ -288,6 +292,21 @@ async def test_ssh_entry_and_a_changed_host_key(
         await entry.runtime_data.async_renew()
     assert caught.value.translation_key == "certbot_host_key_changed"
     assert state_of(hass, "sensor.certbot_127_0_0_1_last_renewal_result") == "failed"
+
+    # The issue's fix opens the entry's reauthentication (one, however often it is asked for).
+    assert issue.is_fixable
+    flow = await async_create_fix_flow(hass, issue.issue_id, issue.data)
+    assert isinstance(flow, ReauthenticateRepairFlow)
+    flow.hass, flow.issue_id, flow.data = hass, issue.issue_id, issue.data
+    form = await flow.async_step_init()
+    assert form["type"] is FlowResultType.FORM
+    assert form["step_id"] == "confirm"
+    done = await flow.async_step_confirm({})
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert (await flow.async_step_confirm({}))["reason"] == "not_loaded"
 
 
 async def test_ssh_rejected_credentials_start_reauth(
