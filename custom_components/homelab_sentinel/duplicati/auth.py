@@ -11,6 +11,7 @@ Three server generations are handled:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import asyncio
 import base64
 import binascii
@@ -141,7 +142,7 @@ def _token_lifetime(token: str) -> float:
     return lifetime if lifetime > 0 else _DEFAULT_ACCESS_LIFETIME
 
 
-class Authenticator:
+class Authenticator(ABC):
     """Obtains and renews the credentials sent with protected API calls."""
 
     def __init__(self) -> None:
@@ -164,15 +165,15 @@ class Authenticator:
         """Whether the server is a 2.0.x one."""
         return False
 
+    @abstractmethod
     async def ensure(self, transport: Transport) -> None:
         """Make sure credentials exist and will not expire during the next call."""
-        raise NotImplementedError
 
+    @abstractmethod
     def credentials(self) -> tuple[dict[str, str], dict[str, str]]:
         """Headers and cookies for a protected call."""
-        raise NotImplementedError
 
-    def observe(self, reply: Reply) -> None:
+    def observe(self, reply: Reply) -> None:  # noqa: B027 - an optional hook
         """Learn from an answer to a protected call (legacy servers rotate cookies)."""
 
     async def recover(self, transport: Transport, reply: Reply, generation: int) -> bool:
@@ -186,7 +187,7 @@ class Authenticator:
         """Renew credentials after a rejection; called under the lock."""
         return False
 
-    async def close(self, transport: Transport) -> None:
+    async def close(self, transport: Transport) -> None:  # noqa: B027 - an optional hook
         """End the server-side session where that is harmless to persisted state."""
 
 
