@@ -15,6 +15,7 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNA
 from homeassistant.helpers import issue_registry as ir
 
 from .const import CONF_HOST_KEY, CONF_PRIVATE_KEY, CONF_TRANSPORT, CONF_USE_SUDO, LOGGER
+from .errors import ErrorKeys, error_key_in
 from .repairs_support import WantedIssue
 from .transport import (
     CommandAuthError,
@@ -67,8 +68,7 @@ def host_label(data: Mapping[str, Any]) -> str:
     return f"{data[CONF_USERNAME]}@{data[CONF_HOST]}"
 
 
-# Most specific first: the first class an error is an instance of names its translation.
-COMMAND_ERROR_KEYS: tuple[tuple[type[Exception], str], ...] = (
+COMMAND_ERROR_KEYS: ErrorKeys = (
     (HostKeyMismatchError, "host_key_changed"),
     (CommandAuthError, "ssh_invalid_auth"),
     (CommandTimeoutError, "timeout"),
@@ -81,7 +81,7 @@ COMMAND_ERROR_KEYS: tuple[tuple[type[Exception], str], ...] = (
 
 def command_error_key(err: CommandError) -> str:
     """The translation key that names a command layer error."""
-    return next(key for kind, key in COMMAND_ERROR_KEYS if isinstance(err, kind))
+    return error_key_in(COMMAND_ERROR_KEYS, err)
 
 
 def needs_reauth(err: Exception) -> bool:

@@ -30,6 +30,7 @@ from ..const import (
     Kind,
 )
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
+from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import WantedIssue, async_sync_issues
 from ..ssh_support import (
     COMMAND_ERROR_KEYS,
@@ -97,8 +98,7 @@ def make_client(data: Mapping[str, Any], host_key: HostKey | None = None) -> Cer
     )
 
 
-# Most specific first: the first class an error is an instance of names its translation.
-_ERROR_KEYS: tuple[tuple[type[Exception], str], ...] = (
+_ERROR_KEYS: ErrorKeys = (
     *COMMAND_ERROR_KEYS[:-1],
     (CertbotError, "command_failed"),
     COMMAND_ERROR_KEYS[-1],
@@ -107,7 +107,7 @@ _ERROR_KEYS: tuple[tuple[type[Exception], str], ...] = (
 
 def error_key(err: CommandError | CertbotError) -> str:
     """The translation key, shared by flow errors and exceptions, that names an error."""
-    return next(key for kind, key in _ERROR_KEYS if isinstance(err, kind))
+    return error_key_in(_ERROR_KEYS, err)
 
 
 def _placeholders(entry: ConfigEntry, err: CommandError | CertbotError) -> dict[str, str]:

@@ -28,6 +28,7 @@ from ..const import (
     MAX_CONCURRENT_CHECKS,
 )
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
+from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import WantedIssue, async_sync_issues
 from .client import (
     CertificateConnectionError,
@@ -98,8 +99,7 @@ async def async_trust_store(hass: HomeAssistant, ca_file: str | None) -> TrustSt
     return store
 
 
-# Most specific first: the first class an error is an instance of names its translation.
-_ERROR_KEYS: tuple[tuple[type[CertificateError], str], ...] = (
+_ERROR_KEYS: ErrorKeys = (
     (CertificateTimeoutError, "timeout"),
     (NoCertificateError, "no_certificate"),
     (CertificateConnectionError, "cannot_connect"),
@@ -112,7 +112,7 @@ _ERROR_KEYS: tuple[tuple[type[CertificateError], str], ...] = (
 
 def error_key(err: CertificateError) -> str:
     """The translation key, shared by flow errors and exceptions, that names an error."""
-    return next(key for kind, key in _ERROR_KEYS if isinstance(err, kind))
+    return error_key_in(_ERROR_KEYS, err)
 
 
 def _update_failed(err: CertificateError, placeholders: dict[str, str]) -> UpdateFailed:

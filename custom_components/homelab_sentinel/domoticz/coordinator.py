@@ -13,6 +13,7 @@ from homeassistant.helpers.update_coordinator import UpdateFailed
 
 from ..const import DOMAIN, LOGGER
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
+from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import WantedIssue, async_sync_issues
 from .client import (
     DomoticzCertificateError,
@@ -78,6 +79,13 @@ def wanted_issues(snapshot: DomoticzSnapshot, name: str) -> dict[str, WantedIssu
     return wanted
 
 
+_UPDATE_ERROR_KEYS: ErrorKeys = (
+    (DomoticzCertificateError, "domoticz_invalid_certificate"),
+    (DomoticzConnectionError, "domoticz_cannot_connect"),
+    (DomoticzError, "domoticz_invalid_response"),
+)
+
+
 class DomoticzCoordinator(SentinelCoordinator[DomoticzData]):
     """Reads whether Domoticz lets anyone in, and whether our credentials work.
 
@@ -113,22 +121,10 @@ class DomoticzCoordinator(SentinelCoordinator[DomoticzData]):
         url = self.url
         try:
             snapshot = await self.client.async_poll()
-        except DomoticzCertificateError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="domoticz_invalid_certificate",
-                translation_placeholders={"url": url},
-            ) from err
-        except DomoticzConnectionError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="domoticz_cannot_connect",
-                translation_placeholders={"url": url},
-            ) from err
         except DomoticzError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key="domoticz_invalid_response",
+                translation_key=error_key_in(_UPDATE_ERROR_KEYS, err),
                 translation_placeholders={"url": url, "error": str(err)},
             ) from err
         self._note_login(snapshot)

@@ -18,6 +18,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import CONF_SOURCE, DOMAIN
 from ..coordinator import SentinelCoordinator
+from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import async_sync_issues
 from ..ssh_support import host_key_issue, host_label, is_ssh, make_runner, needs_reauth
 from ..transport import CommandError, HostKeyMismatchError
@@ -39,8 +40,7 @@ from .remote import RemoteFail2banDatabase
 
 HOST_KEY_ISSUE: Final = "fail2ban_ssh_host_key_changed"
 
-# Most specific first: the first class an error is an instance of names its translation.
-_ERROR_KEYS: tuple[tuple[type[Fail2banError], str], ...] = (
+_ERROR_KEYS: ErrorKeys = (
     (Fail2banNotFoundError, "not_found"),
     (Fail2banPermissionError, "permission_denied"),
     (NotFail2banError, "not_fail2ban"),
@@ -51,7 +51,7 @@ _ERROR_KEYS: tuple[tuple[type[Fail2banError], str], ...] = (
 
 def error_key(err: Fail2banError) -> str:
     """The translation key, shared by flow errors and exceptions, that names an error."""
-    return next(key for kind, key in _ERROR_KEYS if isinstance(err, kind))
+    return error_key_in(_ERROR_KEYS, err)
 
 
 @dataclass(frozen=True, slots=True)
