@@ -12,7 +12,9 @@ from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import UpdateFailed
 
 from .const import CONF_HOST_KEY, CONF_PRIVATE_KEY, CONF_TRANSPORT, CONF_USE_SUDO, LOGGER
 from .errors import ErrorKeys, error_key_in
@@ -82,6 +84,11 @@ COMMAND_ERROR_KEYS: ErrorKeys = (
 def command_error_key(err: CommandError) -> str:
     """The translation key that names a command layer error."""
     return error_key_in(COMMAND_ERROR_KEYS, err)
+
+
+def update_failure(err: Exception, **kwargs: Any) -> UpdateFailed | ConfigEntryAuthFailed:
+    """What a failed poll raises: reauthentication when the user must act, else a retry."""
+    return ConfigEntryAuthFailed(**kwargs) if needs_reauth(err) else UpdateFailed(**kwargs)
 
 
 def needs_reauth(err: Exception) -> bool:

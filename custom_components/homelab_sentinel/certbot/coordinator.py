@@ -11,9 +11,8 @@ from typing import Any, Final, NoReturn, Protocol, runtime_checkable
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, HomeAssistantError
+from homeassistant.exceptions import ConfigEntryError, HomeAssistantError
 from homeassistant.helpers.storage import Store
-from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -41,6 +40,7 @@ from ..ssh_support import (
     host_label,
     make_runner,
     needs_reauth,
+    update_failure,
 )
 from ..transport import CommandError, HostKey, HostKeyMismatchError
 from .client import (
@@ -293,9 +293,7 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
         kwargs = _error_kwargs(self.config_entry, err)
         if isinstance(err, HostKeyMismatchError):
             self._sync_repairs(host_key_changed=err)
-        if needs_reauth(err):
-            raise ConfigEntryAuthFailed(**kwargs) from err
-        raise UpdateFailed(**kwargs) from err
+        raise update_failure(err, **kwargs) from err
 
     async def _async_update_data(self) -> CertbotData:
         try:

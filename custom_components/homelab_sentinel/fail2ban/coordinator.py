@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
 from homeassistant.const import CONF_PATH
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -20,7 +20,7 @@ from ..const import CONF_SOURCE, DOMAIN
 from ..coordinator import SentinelCoordinator
 from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import async_sync_issues
-from ..ssh_support import host_key_issue, host_label, is_ssh, make_runner, needs_reauth
+from ..ssh_support import host_key_issue, host_label, is_ssh, make_runner, update_failure
 from ..transport import CommandError, HostKeyMismatchError
 from .client import (
     BanEvent,
@@ -124,9 +124,7 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
             async_sync_issues(
                 self.hass, self.config_entry, host_key_issue(self.config_entry, err, HOST_KEY_ISSUE)
             )
-        if needs_reauth(err):
-            raise ConfigEntryAuthFailed(**kwargs) from err
-        raise UpdateFailed(**kwargs) from err
+        raise update_failure(err, **kwargs) from err
 
     async def _async_poll(self) -> tuple[Fail2banSnapshot, list[BanEvent]]:
         if self._remote is None:
