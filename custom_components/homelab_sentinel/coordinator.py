@@ -39,6 +39,7 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
     device_model: str = ""
     subject_model: str = ""
     entry_device_id: str
+    _device_subjects: frozenset[str] | None = None
 
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
         """Poll at the entry's scan interval, or the kind's default."""
@@ -95,6 +96,11 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
         """Remove the devices of subjects that are gone, and their entities with them."""
         if not self.last_update_success:
             return
+        # The registry is only looked at when the set of subjects changed since the last poll.
+        subjects = frozenset(self.data.subjects)
+        if subjects == self._device_subjects:
+            return
+        self._device_subjects = subjects
         registry = dr.async_get(self.hass)
         current = {(DOMAIN, self.config_entry.entry_id)} | {
             (DOMAIN, f"{self.config_entry.entry_id}-{subject}") for subject in self.data.subjects
