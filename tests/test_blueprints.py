@@ -181,7 +181,7 @@ def test_blueprint_metadata(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_readme_has_an_import_link(name: str) -> None:
-    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    readme = (REPOSITORY / "docs" / "reference.md").read_text(encoding="utf-8")
     links = re.findall(
         r"\(https://my\.home-assistant\.io/redirect/blueprint_import/\?([^)]*)\)", readme
     )
