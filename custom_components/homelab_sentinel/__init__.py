@@ -12,6 +12,8 @@ from homeassistant.helpers.typing import ConfigType
 
 from .certbot.coordinator import CertbotCoordinator, async_remove_store
 from .certificate.coordinator import FileCertificateCoordinator, RemoteCertificateCoordinator
+from .certificate.migration import async_migrate_certificate_file
+from .certificate.renewal import async_remove_renewal_store
 from .const import CONF_KIND, DOMAIN, Kind
 from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
@@ -61,6 +63,19 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     async_delete_entry_issues(hass, entry)
     if entry.data.get(CONF_KIND) == Kind.CERTBOT:
         await async_remove_store(hass, entry)
+    if entry.data.get(CONF_KIND) in (Kind.CERTIFICATE, Kind.CERTIFICATE_FILE):
+        await async_remove_renewal_store(hass, entry.entry_id)
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Bring entries stored by older versions up to date."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        if entry.data.get(CONF_KIND) == Kind.CERTIFICATE_FILE:
+            await async_migrate_certificate_file(hass, entry)
+        hass.config_entries.async_update_entry(entry, minor_version=2)
+    return True
 
 
 async def async_remove_config_entry_device(

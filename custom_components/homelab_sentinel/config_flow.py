@@ -95,6 +95,8 @@ class HomelabSentinelConfigFlow(
     """Add one monitored thing per entry."""
 
     VERSION = 1
+    # 1.2: certificate_file entries keep certbot's live/ link instead of its archive/ target.
+    MINOR_VERSION = 2
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask what to monitor."""

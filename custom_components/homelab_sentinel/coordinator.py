@@ -17,6 +17,10 @@ from .const import CONF_KIND, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER, Kind
 
 type SentinelConfigEntry = ConfigEntry[SentinelCoordinator[Any]]
 
+# A failed poll is retried after this long, then after twice as long each time, up to the scan
+# interval, so that a blip does not leave entities unavailable for a whole interval.
+FIRST_RETRY_SECONDS = 60.0
+
 
 class SentinelData(Protocol):
     """What a coordinator's data offers: the repeating things it watches, by name.
@@ -40,6 +44,8 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
     subject_model: str = ""
     entry_device_id: str
     _device_subjects: frozenset[str] | None = None
+    _failed_polls: int = 0
+    _counted_failure: BaseException | None = None
 
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
         """Poll at the entry's scan interval, or the kind's default."""
@@ -54,6 +60,21 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
                 timedelta(seconds=interval) if interval else DEFAULT_SCAN_INTERVAL[kind]
             ),
         )
+
+    @callback
+    def _schedule_refresh(self) -> None:
+        """Poll again sooner after a failure: 1 minute, then doubling, up to the interval."""
+        if self.last_update_success:
+            self._failed_polls = 0
+        elif self.last_exception is not self._counted_failure:
+            # Scheduling also happens without a poll (a first listener); count each failure once.
+            self._counted_failure = self.last_exception
+            self._failed_polls += 1
+        interval = self._update_interval_seconds
+        if not self.last_update_success and interval and self._retry_after is None:
+            backoff = FIRST_RETRY_SECONDS * 2 ** min(max(self._failed_polls - 1, 0), 32)
+            self._retry_after = min(backoff, interval)
+        super()._schedule_refresh()
 
     @property
     def entry_device(self) -> DeviceInfo:

@@ -23,12 +23,26 @@ class SentinelEventDescription(SentinelEntityDescription, EventEntityDescription
     """An event entity; events_fn gives the (event type, attributes) pairs of the last poll."""
 
     events_fn: Callable[[Any], Iterable[tuple[str, dict[str, Any]]]]
+    # Fire the events of the poll that preceded the entity (a kind's first poll at setup).
+    fire_pending_on_add: bool = False
 
 
 class SentinelEvent(SentinelEntity, EventEntity):
     """A Homelab Sentinel event entity."""
 
     entity_description: SentinelEventDescription
+
+    async def async_added_to_hass(self) -> None:
+        """Fire what the setup's poll saw, for kinds that ask for it."""
+        await super().async_added_to_hass()
+        if self.entity_description.fire_pending_on_add:
+            self._fire_events()
+
+    def _fire_events(self) -> None:
+        if self.available:
+            for event_type, attributes in self.entity_description.events_fn(self.subject_data):
+                self._trigger_event(event_type, attributes)
+                self.async_write_ha_state()
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -37,10 +51,7 @@ class SentinelEvent(SentinelEntity, EventEntity):
         One write per event: automations trigger on state changes, and two bans seen in one
         poll must not collapse into the last of them.
         """
-        if self.available:
-            for event_type, attributes in self.entity_description.events_fn(self.subject_data):
-                self._trigger_event(event_type, attributes)
-                self.async_write_ha_state()
+        self._fire_events()
         super()._handle_coordinator_update()
 
 

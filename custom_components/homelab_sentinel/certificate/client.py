@@ -81,6 +81,8 @@ class Trust(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     SELF_SIGNED = "self_signed"
     UNTRUSTED_ISSUER = "untrusted_issuer"
+    # Only the caIssuers fetch (issuer_fetch.py) reports this, where untrusted_issuer stood.
+    INCOMPLETE_CHAIN = "incomplete_chain"
     HOSTNAME_MISMATCH = "hostname_mismatch"
     TRUSTED = "trusted"
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import certifi
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from homeassistant.const import CONF_HOST, CONF_PATH, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -46,7 +48,11 @@ from .client import (
     assess_chain,
     fetch_chain,
 )
-from .entities import CERTIFICATE_DESCRIPTIONS
+from .entities import CERTIFICATE_DESCRIPTIONS, REMOTE_CERTIFICATE_DESCRIPTIONS
+from .expiry import is_expiring, warning_threshold
+from .issuer_fetch import IssuerFetcher, complete_chain
+from .renewal import RenewalEvent, RenewalTracker
+from .served import OnDiskLeaf, StaleServed, async_on_disk_index, read_on_disk_leaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,11 @@ class CertificateStatus:
     report: CertificateReport
     days_remaining: int
     problem: bool
+    threshold: timedelta | None = None
+    expiring: bool = False
+    missing_issuer: str | None = None
+    stale_served: StaleServed | None = None
+    renewals: tuple[RenewalEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +142,26 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
         super().__init__(hass, entry)
         self.warning_days: int = entry.options.get(CONF_WARNING_DAYS, DEFAULT_WARNING_DAYS)
+        self._renewals = RenewalTracker(hass, entry.entry_id)
 
-    def _status(self, report: CertificateReport, now: datetime) -> CertificateStatus:
-        days = report.days_remaining(now)
+    def _status(
+        self,
+        report: CertificateReport,
+        now: datetime,
+        *,
+        missing_issuer: str | None = None,
+        stale_served: StaleServed | None = None,
+    ) -> CertificateStatus:
+        threshold = warning_threshold(report.not_before, report.expires, self.warning_days)
+        expiring = is_expiring(report.expires, threshold, now)
         return CertificateStatus(
             report=report,
-            days_remaining=days,
-            problem=report.trust is not Trust.TRUSTED or days < self.warning_days,
+            days_remaining=report.days_remaining(now),
+            problem=report.trust is not Trust.TRUSTED or expiring,
+            threshold=threshold,
+            expiring=expiring,
+            missing_issuer=missing_issuer,
+            stale_served=stale_served,
         )
 
     def _names(self, name: str, status: CertificateStatus) -> set[str]:
@@ -175,7 +199,7 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                     fixable=fix is not None,
                     data=fix,
                 )
-            elif status.days_remaining < self.warning_days:
+            elif status.expiring:
                 wanted[f"certificate_{name}"] = WantedIssue(
                     "certificate_expiring",
                     {
@@ -186,11 +210,32 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                     fixable=fix is not None,
                     data=fix,
                 )
+            if status.missing_issuer is not None:
+                wanted[f"incomplete_chain_{name}"] = WantedIssue(
+                    "incomplete_chain", {"name": label, "missing_issuer": status.missing_issuer}
+                )
+            if status.stale_served is not None:
+                wanted[f"stale_served_certificate_{name}"] = WantedIssue(
+                    "stale_served_certificate",
+                    {"name": label, **status.stale_served.attributes},
+                )
         async_sync_issues(self.hass, self.config_entry, wanted)
 
     async def _async_update_data(self) -> CertificateSnapshot:
         async with _shared(self.hass).checks:
             snapshot = await self._async_read()
+        renewals = await self._renewals.async_note(
+            {name: status.report for name, status in snapshot.subjects.items()}
+        )
+        if renewals:
+            snapshot = CertificateSnapshot(
+                {
+                    name: replace(status, renewals=(renewals[name],))
+                    if name in renewals
+                    else status
+                    for name, status in snapshot.subjects.items()
+                }
+            )
         self._sync_repairs(snapshot)
         return snapshot
 
@@ -203,18 +248,48 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
     """Checks the certificate a TLS endpoint presents."""
 
     device_model = "TLS endpoint"
+    descriptions = REMOTE_CERTIFICATE_DESCRIPTIONS
+
+    def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
+        """Complete chains through the shared session; follow the certificate files' index."""
+        super().__init__(hass, entry)
+        self._issuers = IssuerFetcher(async_get_clientsession(hass))
+        self._served: tuple[CertificateReport, str | None] | None = None
+        self._on_disk = async_on_disk_index(hass)
+        entry.async_on_unload(self._on_disk.async_listen(self._async_reassess_served))
 
     def _names(self, name: str, status: CertificateStatus) -> set[str]:
         data = self.config_entry.data
         return {data.get(CONF_SERVER_NAME) or data[CONF_HOST], *super()._names(name, status)}
 
     async def _async_setup(self) -> None:
+        await self._renewals.async_load()
         try:
             self._store = await async_trust_store(
                 self.hass, self.config_entry.data.get(CONF_CA_FILE)
             )
         except InvalidCAFileError as err:
             raise _update_failed(err, {"path": str(self.config_entry.data[CONF_CA_FILE])}) from err
+
+    def _served_status(
+        self, report: CertificateReport, missing_issuer: str | None, now: datetime
+    ) -> CertificateStatus:
+        return self._status(
+            report,
+            now,
+            missing_issuer=missing_issuer,
+            stale_served=self._on_disk.stale(report, now),
+        )
+
+    @callback
+    def _async_reassess_served(self) -> None:
+        """A certificate file entry changed: judge the last served certificate against it."""
+        if self._served is None or not self.last_update_success:
+            return
+        snapshot = CertificateSnapshot({"": self._served_status(*self._served, dt_util.utcnow())})
+        if snapshot != self.data:
+            self._sync_repairs(snapshot)
+            self.async_set_updated_data(snapshot)
 
     async def _async_read(self) -> CertificateSnapshot:
         data = self.config_entry.data
@@ -232,7 +307,12 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
             raise _update_failed(err, placeholders) from err
         now = dt_util.utcnow()
         report = assess_chain(chain, self._store, server_name, now)
-        return CertificateSnapshot({"": self._status(report, now)})
+        report, missing_issuer = await complete_chain(
+            self._issuers, chain, report, self._store, server_name, now
+        )
+        self._issuers.forget_others({chain[0].fingerprint(hashes.SHA256())})
+        self._served = (report, missing_issuer)
+        return CertificateSnapshot({"": self._served_status(report, missing_issuer, now)})
 
 
 class FileCertificateCoordinator(_CertificateCoordinatorBase):
@@ -240,19 +320,32 @@ class FileCertificateCoordinator(_CertificateCoordinatorBase):
 
     device_model = "Certificate files"
 
+    def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
+        """Publish the leaves read to the index endpoints compare with."""
+        super().__init__(hass, entry)
+        self._on_disk = async_on_disk_index(hass)
+        entry.async_on_unload(lambda: self._on_disk.async_withdraw(entry.entry_id))
+
     async def _async_setup(self) -> None:
+        await self._renewals.async_load()
         self._reader = CertificateFileReader(self.config_entry.data[CONF_PATH])
         self._store = await async_trust_store(self.hass, None)
 
     def _read(self) -> dict[str, list[x509.Certificate]]:
         return self._reader.read()
 
+    def _read_with_times(self) -> tuple[dict[str, list[x509.Certificate]], tuple[OnDiskLeaf, ...]]:
+        chains = self._read()
+        leaves = read_on_disk_leaves(self._reader.path, self.config_entry.title, chains)
+        return chains, leaves
+
     async def _async_read(self) -> CertificateSnapshot:
         path = str(Path(self.config_entry.data[CONF_PATH]))
         try:
-            chains = await self.hass.async_add_executor_job(self._read)
+            chains, leaves = await self.hass.async_add_executor_job(self._read_with_times)
         except CertificateError as err:
             raise _update_failed(err, {"path": path}) from err
+        self._on_disk.async_publish(self.config_entry.entry_id, leaves)
         now = dt_util.utcnow()
         return CertificateSnapshot(
             {

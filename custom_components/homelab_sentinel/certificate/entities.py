@@ -7,8 +7,11 @@ from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
 
 from ..binary_sensor import SentinelBinarySensorDescription
+from ..event import SentinelEventDescription
 from ..sensor import SentinelSensorDescription
 from .client import Trust
+from .expiry import iso_duration
+from .renewal import EVENT_RENEWED
 
 # Shared with the certbot kind, whose certificates count their days the same way.
 DAYS_REMAINING = SentinelSensorDescription(
@@ -41,6 +44,9 @@ CERTIFICATE_DESCRIPTIONS = {
             device_class=SensorDeviceClass.ENUM,
             options=[trust.value for trust in Trust],
             value_fn=lambda status: status.report.trust.value,
+            attributes_fn=lambda status: (
+                {"missing_issuer": status.missing_issuer} if status.missing_issuer else {}
+            ),
         ),
         SentinelSensorDescription(
             key="issuer",
@@ -55,6 +61,35 @@ CERTIFICATE_DESCRIPTIONS = {
             translation_key="certificate_problem",
             device_class=BinarySensorDeviceClass.PROBLEM,
             is_on_fn=lambda status: status.problem,
+            attributes_fn=lambda status: (
+                {"threshold": iso_duration(status.threshold)} if status.threshold else {}
+            ),
+        ),
+    ),
+    Platform.EVENT: (
+        SentinelEventDescription(
+            key="renewal",
+            translation_key="renewal",
+            event_types=[EVENT_RENEWED],
+            events_fn=lambda status: status.renewals,
+            fire_pending_on_add=True,
+        ),
+    ),
+}
+
+# TLS endpoints (not files) are also compared with the certificate files other entries read.
+REMOTE_CERTIFICATE_DESCRIPTIONS = {
+    **CERTIFICATE_DESCRIPTIONS,
+    Platform.BINARY_SENSOR: (
+        *CERTIFICATE_DESCRIPTIONS[Platform.BINARY_SENSOR],
+        SentinelBinarySensorDescription(
+            key="stale_served_certificate",
+            translation_key="stale_served_certificate",
+            device_class=BinarySensorDeviceClass.PROBLEM,
+            is_on_fn=lambda status: status.stale_served is not None,
+            attributes_fn=lambda status: (
+                status.stale_served.attributes if status.stale_served else {}
+            ),
         ),
     ),
 }

@@ -87,8 +87,9 @@ async def validate_file(hass: HomeAssistant, user_input: dict[str, Any]) -> Vali
         real = await hass.async_add_executor_job(_probe_path, path)
     except CertificateError as err:
         raise FlowError(error_key(err), CONF_PATH) from err
+    # The path is kept as given, so a link such as live/NAME/fullchain.pem follows renewals.
     return ValidatedEntry(
-        f"file:{real}", real, {CONF_KIND: Kind.CERTIFICATE_FILE.value, CONF_PATH: real}
+        f"file:{real}", path, {CONF_KIND: Kind.CERTIFICATE_FILE.value, CONF_PATH: path}
     )
 
 
