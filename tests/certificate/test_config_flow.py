@@ -164,7 +164,9 @@ async def test_add_certificate_directory(
     flow_id = await _menu(hass, "certificate_file")
     result = await hass.config_entries.flow.async_configure(flow_id, {"path": str(link)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {"kind": "certificate_file", "path": str(live)}
+    # Kept as given, read as given at every poll; only the unique_id resolves links.
+    assert result["data"] == {"kind": "certificate_file", "path": str(link)}
+    assert result["title"] == str(link)
     assert result["result"].unique_id == f"file:{live}"
 
     flow_id = await _menu(hass, "certificate_file")

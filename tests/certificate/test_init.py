@@ -9,7 +9,7 @@ import shutil
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.helpers.update_coordinator import UpdateFailed
@@ -100,9 +100,15 @@ async def test_remote_entities(
         "not_yet_valid",
         "self_signed",
         "untrusted_issuer",
+        "incomplete_chain",
         "hostname_mismatch",
         "trusted",
     ]
+    problem = hass.states.get("binary_sensor.proxy_certificate_problem")
+    assert problem is not None
+    assert problem.attributes["threshold"] == "P14D"
+    assert _state(hass, "binary_sensor.proxy_renewed_certificate_not_served") == "off"
+    assert _state(hass, "event.proxy_renewal") == STATE_UNKNOWN
 
     registered = entity_registry.async_get("sensor.proxy_expires")
     assert registered is not None
@@ -126,7 +132,13 @@ async def test_expiring_certificate_raises_a_repair_issue_that_clears(
     ca_bundle: Path,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    expiring = make_leaf(["service.test"], issuer=test_ca, not_after=days_from_now(3.04))
+    # A 90-day certificate: the fixed 14-day warning applies.
+    expiring = make_leaf(
+        ["service.test"],
+        issuer=test_ca,
+        not_before=days_from_now(-86.96),
+        not_after=days_from_now(3.04),
+    )
     port = await servers.tls(expiring)
     entry = await _setup_remote(hass, port, ca_bundle)
     assert _state(hass, "sensor.proxy_days_remaining") == "3"
