@@ -10,7 +10,11 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -121,8 +125,12 @@ def make_leaf(
     issuer: Issued | None,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    ca_issuers: str | None = None,
 ) -> Issued:
-    """A server certificate for names; self-signed when issuer is None."""
+    """A server certificate for names; self-signed when issuer is None.
+
+    ca_issuers puts an Authority Information Access caIssuers URL in it.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     subject = _name(names[0])
@@ -147,6 +155,18 @@ def make_leaf(
     if issuer:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
+        )
+    if ca_issuers is not None:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(ca_issuers),
+                    )
+                ]
+            ),
             critical=False,
         )
     signed = builder.sign(issuer.key if issuer else key, hashes.SHA256())

@@ -9,9 +9,13 @@ from pathlib import Path
 import socket
 import ssl
 
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 import pytest
 
 from .certs import Issued, make_ca, make_leaf, write_ca_bundle
+from .nginx import Nginx
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -102,3 +106,74 @@ def free_port() -> int:
 def days_from_now(days: float) -> datetime:
     """A moment some days away."""
     return datetime.now(UTC) + timedelta(days=days)
+
+
+@pytest.fixture
+async def nginx(tmp_path: Path) -> AsyncGenerator[Nginx]:
+    """A real nginx of the test's own; sites are added before ``start()``."""
+    server = Nginx(tmp_path / "nginx")
+    yield server
+    await server.stop()
+
+
+class IssuerServer:
+    """A loopback HTTP server standing for a CA's caIssuers URL; counts what it is asked."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.body = b""
+        self.status = 200
+        self.delay = 0.0
+        self.chunked = False
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The caIssuers URL to put in leaves."""
+        return f"http://127.0.0.1:{self.port}/intermediate.cer"
+
+    def serve(self, certificate: x509.Certificate, encoding: str = "der") -> None:
+        """Answer with certificate, DER as CAs publish it, or PEM."""
+        self.body = certificate.public_bytes(
+            serialization.Encoding.DER if encoding == "der" else serialization.Encoding.PEM
+        )
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if not self.chunked:
+            return web.Response(body=self.body, status=self.status)
+        response = web.StreamResponse(status=self.status)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(self.body), 4096):
+            await response.write(self.body[start : start + 4096])
+        await response.write_eof()
+        return response
+
+    async def start(self) -> None:
+        """Listen on a free loopback port."""
+        app = web.Application()
+        app.router.add_get("/intermediate.cer", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port or 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop listening (the URL then refuses connections)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+@pytest.fixture
+async def issuer_server() -> AsyncGenerator[IssuerServer]:
+    """A started caIssuers server, stopped after the test."""
+    server = IssuerServer()
+    await server.start()
+    yield server
+    await server.stop()

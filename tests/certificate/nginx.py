@@ -1,0 +1,157 @@
+"""A real nginx on loopback, serving TLS sites from certificate files a test writes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+import shutil
+import socket
+import ssl
+
+from cryptography.hazmat.primitives import serialization
+
+from .certs import Issued
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@dataclass
+class Site:
+    """One TLS server block: its port and the files nginx loads."""
+
+    port: int
+    certfile: Path
+    keyfile: Path
+
+    def write(self, issued: Issued, *, full_chain: bool = True) -> None:
+        """Put a certificate in place; nginx serves it after its next reload."""
+        pem = (
+            issued.pem_chain()
+            if full_chain
+            else issued.certificate.public_bytes(serialization.Encoding.PEM)
+        )
+        self.certfile.write_bytes(pem)
+        self.keyfile.write_bytes(issued.key_pem())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class Nginx:
+    """An nginx master process of one test, with its own prefix, configuration and pid file."""
+
+    def __init__(self, directory: Path) -> None:
+        """Keep everything under directory."""
+        self.directory = directory
+        self.sites: list[Site] = []
+        self._running = False
+        for name in ("logs", "sites", "tmp"):
+            (directory / name).mkdir(parents=True, exist_ok=True)
+
+    def site(self, issued: Issued, *, full_chain: bool = True) -> Site:
+        """A new server block on a free loopback port, presenting issued."""
+        index = len(self.sites)
+        site = Site(
+            _free_port(),
+            self.directory / "sites" / f"site{index}.crt",
+            self.directory / "sites" / f"site{index}.key",
+        )
+        site.write(issued, full_chain=full_chain)
+        self.sites.append(site)
+        return site
+
+    def _write_configuration(self) -> Path:
+        servers = "\n".join(
+            f"""
+    server {{
+        listen 127.0.0.1:{site.port} ssl;
+        ssl_certificate {site.certfile};
+        ssl_certificate_key {site.keyfile};
+        location / {{ return 200 "ok"; }}
+    }}"""
+            for site in self.sites
+        )
+        temp = self.directory / "tmp"
+        configuration = self.directory / "nginx.conf"
+        configuration.write_text(
+            f"""
+daemon on;
+master_process on;
+worker_processes 1;
+pid {self.directory}/nginx.pid;
+error_log {self.directory}/logs/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    {servers}
+}}
+"""
+        )
+        return configuration
+
+    async def _run(self, *arguments: str) -> None:
+        process = await asyncio.create_subprocess_exec(
+            NGINX,
+            "-p",
+            str(self.directory),
+            "-c",
+            str(self.directory / "nginx.conf"),
+            *arguments,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, error = await process.communicate()
+        assert process.returncode == 0, error.decode()
+
+    async def start(self) -> None:
+        """Start serving every site added so far."""
+        self._write_configuration()
+        await self._run()
+        self._running = True
+        for site in self.sites:
+            await self._wait_until_serving(site, None)
+
+    async def reload(self) -> None:
+        """``nginx -s reload``: new workers load the certificate files as they are now."""
+        self._write_configuration()
+        await self._run("-s", "reload")
+        for site in self.sites:
+            await self._wait_until_serving(site, site.certfile.read_bytes())
+
+    async def stop(self) -> None:
+        """Stop nginx."""
+        if self._running:
+            self._running = False
+            await self._run("-s", "stop")
+
+    async def _wait_until_serving(self, site: Site, pem: bytes | None) -> None:
+        """Wait until the site answers, presenting the leaf of pem when given."""
+        wanted = None
+        if pem is not None:
+            first = pem.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+            wanted = ssl.PEM_cert_to_DER_cert(first.decode())
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", site.port, ssl=context)
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+            served = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            writer.transport.abort()
+            if wanted is None or served == wanted:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"nginx does not serve the expected certificate on {site.port}")
