@@ -35,8 +35,11 @@ class SentinelEvent(SentinelEntity, EventEntity):
     async def async_added_to_hass(self) -> None:
         """Fire what the setup's poll saw, for kinds that ask for it."""
         await super().async_added_to_hass()
-        if self.entity_description.fire_pending_on_add:
-            self._fire_events()
+        if self.entity_description.fire_pending_on_add and self.available:
+            # The platform writes the state right after; a kind asking for this fires at most
+            # one event per poll.
+            for event_type, attributes in self.entity_description.events_fn(self.subject_data):
+                self._trigger_event(event_type, attributes)
 
     def _fire_events(self) -> None:
         if self.available:

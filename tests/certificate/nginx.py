@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+import re
 import shutil
 import socket
 import ssl
+import threading
 
 from cryptography.hazmat.primitives import serialization
 
@@ -31,8 +33,12 @@ class Site:
             if full_chain
             else issued.certificate.public_bytes(serialization.Encoding.PEM)
         )
-        self.certfile.write_bytes(pem)
-        self.keyfile.write_bytes(issued.key_pem())
+        # New files, as certbot writes them: nginx keeps a loaded certificate across reloads
+        # while its file's inode and modification second stay the same.
+        for path, content in ((self.certfile, pem), (self.keyfile, issued.key_pem())):
+            fresh = path.with_name(f"{path.name}.new")
+            fresh.write_bytes(content)
+            fresh.replace(path)
 
 
 def _free_port() -> int:
@@ -50,6 +56,7 @@ class Nginx:
         self.directory = directory
         self.sites: list[Site] = []
         self._running = False
+        self._reloads = 0
         for name in ("logs", "sites", "tmp"):
             (directory / name).mkdir(parents=True, exist_ok=True)
 
@@ -84,7 +91,7 @@ daemon on;
 master_process on;
 worker_processes 1;
 pid {self.directory}/nginx.pid;
-error_log {self.directory}/logs/error.log warn;
+error_log {self.directory}/logs/error.log notice;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
@@ -125,6 +132,10 @@ http {{
         """``nginx -s reload``: new workers load the certificate files as they are now."""
         self._write_configuration()
         await self._run("-s", "reload")
+        self._reloads += 1
+        # Until the old worker has exited, it may still accept connections with the old files.
+        log = self.directory / "logs" / "error.log"
+        await asyncio.get_running_loop().run_in_executor(None, _wait_for_exits, log, self._reloads)
         for site in self.sites:
             await self._wait_until_serving(site, site.certfile.read_bytes())
 
@@ -135,23 +146,48 @@ http {{
             await self._run("-s", "stop")
 
     async def _wait_until_serving(self, site: Site, pem: bytes | None) -> None:
-        """Wait until the site answers, presenting the leaf of pem when given."""
+        """Wait until the site answers, presenting the leaf of pem when given.
+
+        The wait runs in a thread with real sleeps, so that it also works in tests that
+        freeze the event loop's clock.
+        """
         wanted = None
         if pem is not None:
             first = pem.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
             wanted = ssl.PEM_cert_to_DER_cert(first.decode())
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", site.port, ssl=context)
-            except OSError:
-                await asyncio.sleep(0.02)
-                continue
-            served = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-            writer.transport.abort()
-            if wanted is None or served == wanted:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"nginx does not serve the expected certificate on {site.port}")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, _wait_for, site.port, wanted)
+        except AssertionError as err:
+            log = (self.directory / "logs" / "error.log").read_text()
+            raise AssertionError(f"{err}; nginx's error log:\n{log}") from None
+
+
+def _wait_for_exits(log: Path, count: int) -> None:
+    for _ in range(500):
+        if len(re.findall(r"worker process \d+ exited", log.read_text())) >= count:
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError(f"nginx's old worker did not exit:\n{log.read_text()}")
+
+
+def _served_leaf(port: int) -> bytes | None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=2) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            return tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
+
+
+def _wait_for(port: int, wanted: bytes | None) -> None:
+    for _ in range(400):
+        served = _served_leaf(port)
+        if served is not None and (wanted is None or served == wanted):
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError(f"nginx does not serve the expected certificate on {port}")
