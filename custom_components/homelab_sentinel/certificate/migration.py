@@ -26,13 +26,9 @@ def live_link_for(stored: str) -> str | None:
     if not stem or path.suffix != ".pem" or stem == path.stem:
         return None
     link = path.parent.parent.parent / "live" / name / f"{stem}.pem"
-    try:
-        if not link.is_symlink():
-            return None
-        target = os.path.realpath(link)
-    except OSError:
+    if not link.is_symlink():
         return None
-    return str(link) if target == os.path.realpath(path) else None
+    return str(link) if os.path.realpath(link) == os.path.realpath(path) else None
 
 
 async def async_migrate_certificate_file(hass: HomeAssistant, entry: ConfigEntry) -> None:
