@@ -144,6 +144,9 @@ http {{
         if self._running:
             self._running = False
             await self._run("-s", "stop")
+            # nginx removes its pid file as its master process exits.
+            pid_file = self.directory / "nginx.pid"
+            await asyncio.get_running_loop().run_in_executor(None, _wait_for_removal, pid_file)
 
     async def _wait_until_serving(self, site: Site, pem: bytes | None) -> None:
         """Wait until the site answers, presenting the leaf of pem when given.
@@ -160,6 +163,14 @@ http {{
         except AssertionError as err:
             log = (self.directory / "logs" / "error.log").read_text()
             raise AssertionError(f"{err}; nginx's error log:\n{log}") from None
+
+
+def _wait_for_removal(path: Path) -> None:
+    for _ in range(500):
+        if not path.exists():
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError(f"nginx did not stop: {path} is still there")
 
 
 def _wait_for_exits(log: Path, count: int) -> None:

@@ -58,13 +58,15 @@ async def test_endpoint_back_within_minutes_not_an_hour(
 ) -> None:
     endpoint = FlakyEndpoint(servers.context(trusted_leaf))
     port = await servers.start(endpoint.handle)
-    await setup_endpoint(hass, port, ca_bundle)
+    entry = await setup_endpoint(hass, port, ca_bundle)
     assert state_of(hass, DAYS) == "59"
 
     endpoint.refusing = True
     await _advance(hass, freezer, 3600)
     assert endpoint.connections == 2
     assert state_of(hass, DAYS) == STATE_UNAVAILABLE
+    # Scheduling without a poll in between (e.g. a first listener) counts no new failure.
+    entry.runtime_data._schedule_refresh()
 
     # Back a minute later: polled again after one minute, not at the next hourly poll.
     endpoint.refusing = False

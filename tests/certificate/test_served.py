@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel.const import DOMAIN
 
@@ -298,3 +300,49 @@ async def test_stale_certificate_clears_when_the_file_entry_goes(
     await hass.async_block_till_done()
     assert state_of(hass, STALE) == "off"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_files_appearing_while_the_endpoint_is_down(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    nginx: Nginx,
+    intermediate: Issued,
+    ca_bundle: Path,
+) -> None:
+    served = make_leaf(["service.test"], issuer=intermediate, not_before=days_from_now(-70))
+    site = nginx.site(served)
+    await nginx.start()
+    endpoint = await setup_endpoint(hass, site.port, ca_bundle)
+    await nginx.stop()
+    await endpoint.runtime_data.async_refresh()
+    assert state_of(hass, STALE) == "unavailable"
+
+    # A file entry that cannot read its path publishes nothing, and withdraws nothing.
+    missing = await _setup_file_entry(hass, tmp_path / "missing.pem")
+    assert missing.state is ConfigEntryState.SETUP_RETRY
+    renewed = tmp_path / "renewed.pem"
+    renewed.write_bytes(
+        make_leaf(["service.test"], issuer=intermediate, not_before=days_from_now(-0.5)).pem_chain()
+    )
+    old = renewed.stat().st_mtime - 7200
+    os.utime(renewed, (old, old))
+    await setup_file(hass, renewed)
+    # Judged again at the endpoint's next successful poll, not from a failed one.
+    assert state_of(hass, STALE) == "unavailable"
+    await nginx.start()
+    await endpoint.runtime_data.async_refresh()
+    assert state_of(hass, STALE) == "on"
+
+
+async def _setup_file_entry(hass: HomeAssistant, path: Path) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="missing",
+        unique_id=f"file:{path}",
+        data={"kind": "certificate_file", "path": str(path)},
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
