@@ -56,7 +56,6 @@ class Nginx:
         self.directory = directory
         self.sites: list[Site] = []
         self._running = False
-        self._reloads = 0
         for name in ("logs", "sites", "tmp"):
             (directory / name).mkdir(parents=True, exist_ok=True)
 
@@ -131,11 +130,11 @@ http {{
     async def reload(self) -> None:
         """``nginx -s reload``: new workers load the certificate files as they are now."""
         self._write_configuration()
-        await self._run("-s", "reload")
-        self._reloads += 1
-        # Until the old worker has exited, it may still accept connections with the old files.
         log = self.directory / "logs" / "error.log"
-        await asyncio.get_running_loop().run_in_executor(None, _wait_for_exits, log, self._reloads)
+        exited = _exits(log)
+        await self._run("-s", "reload")
+        # Until the old worker has exited, it may still accept connections with the old files.
+        await asyncio.get_running_loop().run_in_executor(None, _wait_for_exits, log, exited + 1)
         for site in self.sites:
             await self._wait_until_serving(site, site.certfile.read_bytes())
 
@@ -173,9 +172,13 @@ def _wait_for_removal(path: Path) -> None:
     raise AssertionError(f"nginx did not stop: {path} is still there")
 
 
+def _exits(log: Path) -> int:
+    return len(re.findall(r"worker process \d+ exited", log.read_text()))
+
+
 def _wait_for_exits(log: Path, count: int) -> None:
     for _ in range(500):
-        if len(re.findall(r"worker process \d+ exited", log.read_text())) >= count:
+        if _exits(log) >= count:
             return
         threading.Event().wait(0.02)
     raise AssertionError(f"nginx's old worker did not exit:\n{log.read_text()}")
