@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
 import logging
+import os
 from pathlib import Path
 import re
 import shutil
@@ -17,6 +18,7 @@ from typing import Any
 from unittest.mock import patch
 from urllib.parse import parse_qs, quote
 
+from cryptography.x509.oid import NameOID
 from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint.models import Blueprint
@@ -46,6 +48,7 @@ NAMES = (
     "backup_problem.yaml",
     "fail2ban_ban.yaml",
     "domoticz_unprotected.yaml",
+    "certificate_renewal.yaml",
 )
 NOTIFY_ENTITY = "notify.phone"
 # What a user puts in the blueprint's "Other actions": a notify action using its variables.
@@ -255,7 +258,15 @@ async def test_certificate_problem(
         await hass.async_block_till_done()
 
     # The server starts presenting a certificate that runs out in three days.
-    await present(make_leaf(["service.test"], issuer=ca, not_after=days_from_now(3.04)))
+    # A 90-day certificate: its warning window is the usual 14 days.
+    await present(
+        make_leaf(
+            ["service.test"],
+            issuer=ca,
+            not_before=days_from_now(-86.96),
+            not_after=days_from_now(3.04),
+        )
+    )
     assert _state(hass, problem) == "on"
     host = f"service.test (127.0.0.1:{port})"
     assert notifications.messages() == [
@@ -287,6 +298,98 @@ async def test_certificate_problem(
             "Reverse proxy: the certificate expires in 120 days; not trusted (self-signed).",
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificate renewed, or renewed but not served
+
+
+async def test_certificate_renewal(
+    hass: HomeAssistant, servers: Servers, tmp_path: Path, notifications: Notifications
+) -> None:
+    ca = make_ca()
+    bundle = await hass.async_add_executor_job(write_ca_bundle, ca, tmp_path / "ca.pem")
+    served = make_leaf(
+        ["service.test"], issuer=ca, not_before=days_from_now(-60), not_after=days_from_now(30)
+    )
+    port = await servers.tls(served)
+    unique_id = f"cert:127.0.0.1:{port}:service.test"
+    endpoint = MockConfigEntry(
+        domain=DOMAIN,
+        title="proxy.lan:443",
+        unique_id=unique_id,
+        data={
+            "kind": "certificate",
+            "host": "127.0.0.1",
+            "port": port,
+            "server_name": "service.test",
+            "starttls": "none",
+            "ca_file": str(bundle),
+        },
+    )
+    endpoint.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(endpoint.entry_id)
+    await hass.async_block_till_done()
+    renewal = _entity_id(hass, "event", f"{unique_id}-renewal")
+    not_served = _entity_id(hass, "binary_sensor", f"{unique_id}-stale_served_certificate")
+    await _use_blueprint(hass, "certificate_renewal.yaml", {"certificates": [renewal, not_served]})
+
+    # certbot renewed the file two hours ago; the server was never reloaded.
+    renewed = make_leaf(
+        ["service.test"], issuer=ca, not_before=days_from_now(-0.1), not_after=days_from_now(90)
+    )
+    certificate = tmp_path / "fullchain.pem"
+
+    def write_renewed() -> None:
+        certificate.write_bytes(renewed.pem_chain())
+        two_hours_ago = certificate.stat().st_mtime - 7200
+        os.utime(certificate, (two_hours_ago, two_hours_ago))
+
+    await hass.async_add_executor_job(write_renewed)
+    files = MockConfigEntry(
+        domain=DOMAIN,
+        title="letsencrypt",
+        unique_id=f"file:{certificate}",
+        data={"kind": "certificate_file", "path": str(certificate)},
+    )
+    files.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(files.entry_id)
+    await hass.async_block_till_done()
+    assert _state(hass, not_served) == "on"
+    served_day = served.certificate.not_valid_after_utc.date().isoformat()
+    renewed_day = renewed.certificate.not_valid_after_utc.date().isoformat()
+    assert notifications.messages() == [
+        (
+            "Renewed certificate not served: proxy.lan:443",
+            (
+                f"proxy.lan:443 still serves the certificate that expires on {served_day}; the "
+                f"renewed one (letsencrypt ({certificate}), expires {renewed_day}) is not served "
+                "yet. Reload the server."
+            ),
+        )
+    ]
+
+    # The server is reloaded: it presents the renewed certificate.
+    await servers.close()
+    await servers.tls(renewed, port=port)
+    await endpoint.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert _state(hass, not_served) == "off"
+    issuer = renewed.certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert notifications.messages()[1:] == [
+        (
+            "Certificate renewed: proxy.lan:443",
+            (
+                f"proxy.lan:443: renewed; the new certificate expires on {renewed_day} (the "
+                f"previous one on {served_day}), issued by {issuer}."
+            ),
+        )
+    ]
+
+    # A restart of the entry sends nothing.
+    assert await hass.config_entries.async_reload(endpoint.entry_id)
+    await hass.async_block_till_done()
+    assert len(notifications.messages()) == 2
 
 
 # ---------------------------------------------------------------------------------------------
