@@ -3,6 +3,10 @@
 Run with `scripts/run python benchmarks/certificates.py`. Reports the wall time from starting the
 entries' setup to every entity having a state, and the event-loop CPU time of one refresh of all
 entries. The TLS servers run on their own thread and loop, so the loop figures are ours alone.
+
+It runs twice: servers sending the full chain, then servers sending their leaf alone with a
+caIssuers URL on a loopback HTTP server, so that every entry's first poll fetches the missing
+intermediate (`incomplete_chain`); the difference is what the caIssuers fetch adds.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+import socket
 import ssl
 import statistics
 import sys
@@ -17,31 +22,37 @@ import tempfile
 import threading
 import time
 from typing import Any
+from unittest.mock import patch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from aiohttp import ThreadedResolver  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
 from homeassistant import loader  # noqa: E402
+from homeassistant.helpers import frame  # noqa: E402
 from pytest_homeassistant_custom_component.common import (  # noqa: E402
     MockConfigEntry,
     async_test_home_assistant,
 )
 
 from custom_components.homelab_sentinel.const import DOMAIN  # noqa: E402
-from tests.certificate.certs import make_ca, make_leaf  # noqa: E402
+from tests.certificate.certs import Issued, make_ca, make_leaf  # noqa: E402
 
 ENTRIES = 50
-ENTITIES_PER_ENTRY = 6
 REFRESH_ROUNDS = 10
 
 
 class ServerThread(threading.Thread):
     """Loopback TLS servers on a loop of their own."""
 
-    def __init__(self, contexts: list[ssl.SSLContext]) -> None:
+    def __init__(self, contexts: list[ssl.SSLContext], issuer_der: bytes = b"") -> None:
         super().__init__(daemon=True)
         self.contexts = contexts
         self.ports: list[int] = []
+        self.issuer_der = issuer_der
+        self.issuer_port = 0
+        self.issuer_requests = 0
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
 
@@ -57,29 +68,63 @@ class ServerThread(threading.Thread):
                 await reader.read()
             writer.close()
 
+        async def ca_issuers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.issuer_requests += 1
+            with contextlib.suppress(ConnectionError):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/pkix-cert\r\n"
+                    + f"Content-Length: {len(self.issuer_der)}\r\n".encode()
+                    + b"Connection: close\r\n\r\n"
+                    + self.issuer_der
+                )
+                await writer.drain()
+            writer.close()
+
+        if self.issuer_der:
+            http = await asyncio.start_server(ca_issuers, "127.0.0.1", self.issuer_port)
+            self.issuer_port = http.sockets[0].getsockname()[1]
         for context in self.contexts:
             server = await asyncio.start_server(drain, "127.0.0.1", 0, ssl=context)
             self.ports.append(server.sockets[0].getsockname()[1])
 
 
-def _contexts(directory: Path) -> tuple[list[ssl.SSLContext], Path]:
-    root = make_ca("Bench Root")
-    intermediate = make_ca("Bench Intermediate", issuer=root)
-    bundle = directory / "ca.pem"
-    bundle.write_bytes(root.pem_chain())
+def _contexts(
+    directory: Path, intermediate: Issued, ca_issuers: str | None
+) -> list[ssl.SSLContext]:
     contexts = []
     for index in range(ENTRIES):
-        leaf = make_leaf([f"host{index}.bench"], issuer=intermediate)
+        leaf = make_leaf([f"host{index}.bench"], issuer=intermediate, ca_issuers=ca_issuers)
         certfile, keyfile = leaf.write(directory, f"host{index}")
+        if ca_issuers:
+            # The leaf alone, as a server configured with cert.pem instead of fullchain.pem.
+            certfile.write_bytes(leaf.certificate.public_bytes(serialization.Encoding.PEM))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certfile, keyfile)
         contexts.append(context)
-    return contexts, bundle
+    return contexts
 
 
-async def _run(ports: list[int], bundle: Path) -> dict[str, Any]:
+async def _run(ports: list[int], bundle: Path, verdict: str) -> dict[str, Any]:
+    # As in the tests: no multicast DNS resolver for Home Assistant's shared HTTP session.
+    with patch(
+        "homeassistant.helpers.aiohttp_client._async_make_resolver",
+        side_effect=lambda hass: _resolver(),
+    ):
+        return await _measure(ports, bundle, verdict)
+
+
+def _resolver() -> ThreadedResolver:
+    resolver = ThreadedResolver()
+    # Home Assistant closes its resolver through this name at shutdown.
+    resolver.real_close = resolver.close  # type: ignore[attr-defined]
+    return resolver
+
+
+async def _measure(ports: list[int], bundle: Path, verdict: str) -> dict[str, Any]:
     async with async_test_home_assistant() as hass:
         hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+        frame.async_setup(hass)
         entries = []
         for index, port in enumerate(ports):
             entry = MockConfigEntry(
@@ -104,8 +149,9 @@ async def _run(ports: list[int], bundle: Path) -> dict[str, Any]:
         await hass.async_block_till_done()
         setup_seconds = time.perf_counter() - start
         states = [s for s in hass.states.async_all() if s.entity_id.startswith("sensor.host")]
-        trusted = [s for s in states if s.entity_id.endswith("_trust") and s.state == "trusted"]
-        assert len(trusted) == ENTRIES, f"only {len(trusted)} trusted"
+        hass_entities = [s for s in hass.states.async_all() if ".host" in s.entity_id]
+        judged = [s for s in states if s.entity_id.endswith("_trust") and s.state == verdict]
+        assert len(judged) == ENTRIES, f"only {len(judged)} {verdict}"
 
         loop_cpu: list[float] = []
         wall: list[float] = []
@@ -119,21 +165,35 @@ async def _run(ports: list[int], bundle: Path) -> dict[str, Any]:
             await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_stop(force=True)
     return {
-        "entities": len(states) + ENTRIES,  # plus one binary sensor per entry
+        "entities": len(hass_entities),
         "setup_seconds": setup_seconds,
         "refresh_wall_ms": statistics.median(wall) * 1000,
         "refresh_loop_cpu_ms": statistics.median(loop_cpu) * 1000,
     }
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        contexts, bundle = _contexts(Path(directory))
-        servers = ServerThread(contexts)
-        servers.start()
-        servers.ready.wait()
-        result = asyncio.run(_run(servers.ports, bundle))
+def _scenario(directory: Path, bundle: Path, intermediate: Issued, *, leaf_only: bool) -> Any:
+    issuer_der = intermediate.certificate.public_bytes(serialization.Encoding.DER)
+    servers = ServerThread([], issuer_der if leaf_only else b"")
+    if leaf_only:
+        # The HTTP server's port must be known before the leaves naming it are made.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            servers.issuer_port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{servers.issuer_port}/bench.cer" if leaf_only else None
+    servers.contexts = _contexts(directory / ("leaf" if leaf_only else "full"), intermediate, url)
+    servers.start()
+    servers.ready.wait()
+    result = asyncio.run(
+        _run(servers.ports, bundle, "incomplete_chain" if leaf_only else "trusted")
+    )
+    result["issuer_requests"] = servers.issuer_requests
+    return result
+
+
+def _report(title: str, result: dict[str, Any]) -> None:
     per_check = result["refresh_loop_cpu_ms"] / ENTRIES
+    print(title)
     print(f"certificate entries ............................ {ENTRIES}")
     print(f"entities with a state .......................... {result['entities']}")
     print(f"setup of all entries until every state is set .. {result['setup_seconds']:.2f} s")
@@ -142,6 +202,24 @@ def main() -> None:
         f"refresh of all entries, event-loop CPU (median) {result['refresh_loop_cpu_ms']:.1f} ms"
         f" ({per_check:.2f} ms per check)"
     )
+    print(f"caIssuers requests ............................. {result['issuer_requests']}")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = make_ca("Bench Root")
+        intermediate = make_ca("Bench Intermediate", issuer=root)
+        bundle = Path(directory) / "ca.pem"
+        bundle.write_bytes(root.pem_chain())
+        full = _scenario(Path(directory), bundle, intermediate, leaf_only=False)
+        leaf_only = _scenario(Path(directory), bundle, intermediate, leaf_only=True)
+    _report("Servers sending the full chain", full)
+    _report(
+        "\nServers sending the leaf alone (incomplete chain, one caIssuers fetch per leaf)",
+        leaf_only,
+    )
+    added = leaf_only["setup_seconds"] - full["setup_seconds"]
+    print(f"\nwhat the caIssuers fetches add to the setup .... {added * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ async def setup_endpoint(
     *,
     title: str = "proxy",
     server_name: str = "service.test",
-    **options: int,
+    options: dict[str, int] | None = None,
 ) -> MockConfigEntry:
     """A certificate entry for a loopback endpoint, set up."""
     data: dict[str, Any] = {
@@ -37,7 +37,7 @@ async def setup_endpoint(
         title=title,
         unique_id=f"cert:127.0.0.1:{port}:{server_name}",
         data=data,
-        options=options,
+        options=options or {},
         minor_version=2,
     )
     entry.add_to_hass(hass)

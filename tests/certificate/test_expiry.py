@@ -65,7 +65,7 @@ async def test_threshold_follows_the_lifetime(
     )
     port = await servers.tls(leaf)
     options = {"warning_days": warning_days} if warning_days else {}
-    entry = await setup_endpoint(hass, port, ca_bundle, **options)
+    entry = await setup_endpoint(hass, port, ca_bundle, options=options)
     assert state_of(hass, "sensor.proxy_trust") == "trusted"
     problem_sensor = "binary_sensor.proxy_certificate_problem"
     assert state_of(hass, problem_sensor) == ("on" if problem else "off")

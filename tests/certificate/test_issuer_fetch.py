@@ -64,7 +64,7 @@ async def test_leaf_alone_with_fetchable_intermediate_is_incomplete_chain(
 ) -> None:
     issuer_server.serve(intermediate.certificate, encoding)
     leaf = make_leaf(["service.test"], issuer=intermediate, ca_issuers=issuer_server.url)
-    fetcher = IssuerFetcher(session)
+    fetcher = IssuerFetcher(lambda: session)
     for _ in range(3):
         trust, missing = await _judge(fetcher, leaf, _store(test_ca))
         assert trust is Trust.INCOMPLETE_CHAIN
@@ -91,7 +91,7 @@ async def test_full_chain_fetches_nothing(
     store = _store(test_ca)
     report = assess_chain(chain, store, "service.test", now)
     completed, missing = await complete_chain(
-        IssuerFetcher(session), chain, report, store, "service.test", now
+        IssuerFetcher(lambda: session), chain, report, store, "service.test", now
     )
     assert completed.trust is Trust.TRUSTED
     assert missing is None
@@ -105,7 +105,7 @@ async def test_private_root_leaf_stays_untrusted_issuer(
     private_intermediate = make_ca("Private Intermediate", issuer=private_root)
     issuer_server.serve(private_intermediate.certificate)
     leaf = make_leaf(["service.test"], issuer=private_intermediate, ca_issuers=issuer_server.url)
-    trust, missing = await _judge(IssuerFetcher(session), leaf, _store(test_ca))
+    trust, missing = await _judge(IssuerFetcher(lambda: session), leaf, _store(test_ca))
     assert trust is Trust.UNTRUSTED_ISSUER
     assert missing is None
     assert issuer_server.requests == 1
@@ -146,7 +146,7 @@ async def test_failed_fetch_stays_untrusted_issuer_and_logs_once(
     if setup == "down":
         url = f"http://127.0.0.1:{free_port()}/intermediate.cer"
     leaf = make_leaf(["service.test"], issuer=intermediate, ca_issuers=url)
-    fetcher = IssuerFetcher(session)
+    fetcher = IssuerFetcher(lambda: session)
     caplog.set_level(logging.INFO, logger=issuer_fetch.__name__)
     # The deadline covers the whole fetch; shortened so that the slow case takes no 5 s.
     with patch.object(issuer_fetch, "FETCH_TIMEOUT_SECONDS", 0.3):
@@ -165,7 +165,7 @@ async def test_only_plain_http_urls_are_followed(
 ) -> None:
     for url in ("https://127.0.0.1:1/ca.cer", "ldap://127.0.0.1/cn=ca", "http://"):
         leaf = make_leaf(["service.test"], issuer=intermediate, ca_issuers=url)
-        trust, _ = await _judge(IssuerFetcher(session), leaf, _store(test_ca))
+        trust, _ = await _judge(IssuerFetcher(lambda: session), leaf, _store(test_ca))
         assert trust is Trust.UNTRUSTED_ISSUER
     assert ca_issuers_url(make_leaf(["a.test"], issuer=intermediate).certificate) is None
     https_leaf = make_leaf(["a.test"], issuer=intermediate, ca_issuers="https://ca.test/i.cer")

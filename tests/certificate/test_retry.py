@@ -86,7 +86,7 @@ async def test_retries_double_up_to_the_interval_then_return_to_it(
 ) -> None:
     endpoint = FlakyEndpoint(servers.context(trusted_leaf))
     port = await servers.start(endpoint.handle)
-    await setup_endpoint(hass, port, ca_bundle, scan_interval=300)
+    await setup_endpoint(hass, port, ca_bundle, options={"scan_interval": 300})
     endpoint.refusing = True
     await _advance(hass, freezer, 305)
     assert endpoint.connections == 2

@@ -253,7 +253,7 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
         """Complete chains through the shared session; follow the certificate files' index."""
         super().__init__(hass, entry)
-        self._issuers = IssuerFetcher(async_get_clientsession(hass))
+        self._issuers = IssuerFetcher(lambda: async_get_clientsession(hass))
         self._served: tuple[CertificateReport, str | None] | None = None
         self._on_disk = async_on_disk_index(hass)
         entry.async_on_unload(self._on_disk.async_listen(self._async_reassess_served))

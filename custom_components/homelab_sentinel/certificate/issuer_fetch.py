@@ -12,6 +12,7 @@ Home Assistant imports.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 import logging
@@ -85,8 +86,11 @@ async def _download(session: aiohttp.ClientSession, url_text: str) -> bytes:
 class IssuerFetcher:
     """Completes presented chains from caIssuers URLs; remembers each leaf's outcome."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        """Fetch through session (Home Assistant's shared one)."""
+    def __init__(self, session: Callable[[], aiohttp.ClientSession]) -> None:
+        """Fetch through the session given (Home Assistant's shared one), asked for when needed.
+
+        Most servers send their full chain; their entries never need a session.
+        """
         self._session = session
         self._issuers: dict[bytes, x509.Certificate | None] = {}
 
@@ -105,7 +109,7 @@ class IssuerFetcher:
             return None
         try:
             async with asyncio.timeout(FETCH_TIMEOUT_SECONDS):
-                data = await _download(self._session, url_text)
+                data = await _download(self._session(), url_text)
             issuer = parse_issuer(data)
         except IssuerFetchError as err:
             reason = str(err)
