@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 import aiohttp
+from cryptography.hazmat.primitives import serialization
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -112,7 +113,13 @@ class CertificateTargets:
         live = self.directory / "letsencrypt" / "live"
         for name, days in (("proxy.demo", 10), ("cloud.demo", 75)):
             (live / name).mkdir(parents=True, exist_ok=True)
-            leaf = make_leaf([name], issuer=intermediate, not_after=now + timedelta(days=days))
+            # Issued before the certificate served on 8443: not a renewal that awaits a reload.
+            leaf = make_leaf(
+                [name],
+                issuer=intermediate,
+                not_before=now - timedelta(days=2),
+                not_after=now + timedelta(days=days),
+            )
             (live / name / "fullchain.pem").write_bytes(leaf.pem_chain())
         return [
             DemoEntry(
@@ -141,6 +148,108 @@ class CertificateTargets:
             ),
             DemoEntry("certificate_file", {"path": str(live)}),
         ]
+
+    async def stop(self) -> None:
+        """Stop the servers."""
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+
+
+class ChainTargets:
+    """What users live with: a server sending its leaf alone, and one never reloaded.
+
+    chain.demo on 8445 sends its certificate without the intermediate; the leaf's caIssuers URL
+    points at a loopback HTTP server on 8480 that serves it, so its trust is `incomplete_chain`.
+    www.demo on 8446 still serves the certificate certbot replaced two hours ago in
+    letsencrypt-www/live/www.demo/fullchain.pem, which a certificate_file entry reads: the
+    endpoint's "Renewed certificate not served" is on. Both raise their repair.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.servers: list[asyncio.Server] = []
+
+    def _context(self, certificate_pem: bytes, issued: Issued, name: str) -> ssl.SSLContext:
+        servers = self.directory / "servers"
+        servers.mkdir(parents=True, exist_ok=True)
+        (servers / f"{name}.crt").write_bytes(certificate_pem)
+        (servers / f"{name}.key").write_bytes(issued.key_pem())
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(servers / f"{name}.crt", servers / f"{name}.key")
+        return context
+
+    async def start(self) -> list[DemoEntry]:
+        """Start the servers and write the renewed files; return the entries that watch them."""
+        now = datetime.now(UTC)
+        root = make_ca("Homelab Demo Web Root CA")
+        intermediate = make_ca("Homelab Demo Web CA R1", issuer=root)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ca_bundle = self.directory / "demo-web-ca.pem"
+        ca_bundle.write_bytes(root.pem_chain())
+        issuer_der = intermediate.certificate.public_bytes(serialization.Encoding.DER)
+
+        async def ca_issuers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/pkix-cert\r\n"
+                    + f"Content-Length: {len(issuer_der)}\r\nConnection: close\r\n\r\n".encode()
+                    + issuer_der
+                )
+                await writer.drain()
+            writer.close()
+
+        chain = make_leaf(
+            ["chain.demo"],
+            issuer=intermediate,
+            ca_issuers="http://127.0.0.1:8480/web-ca-r1.cer",
+        )
+        leaf_pem = chain.certificate.public_bytes(serialization.Encoding.PEM)
+        served = make_leaf(
+            ["www.demo"],
+            issuer=intermediate,
+            not_before=now - timedelta(days=65),
+            not_after=now + timedelta(days=25),
+        )
+        renewed = make_leaf(
+            ["www.demo"],
+            issuer=intermediate,
+            not_before=now - timedelta(hours=2),
+            not_after=now + timedelta(days=90),
+        )
+        letsencrypt = self.directory / "letsencrypt-www"
+        archive = letsencrypt / "archive" / "www.demo"
+        archive.mkdir(parents=True, exist_ok=True)
+        for number, issued in ((1, served), (2, renewed)):
+            (archive / f"fullchain{number}.pem").write_bytes(issued.pem_chain())
+        two_hours_ago = (now - timedelta(hours=2)).timestamp()
+        os.utime(archive / "fullchain2.pem", (two_hours_ago, two_hours_ago))
+        link = letsencrypt / "live" / "www.demo" / "fullchain.pem"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path("../../archive/www.demo/fullchain2.pem"))
+
+        self.servers.append(await asyncio.start_server(ca_issuers, "127.0.0.1", 8480))
+        for port, context in (
+            (8445, self._context(leaf_pem, chain, "chain")),
+            (8446, self._context(served.pem_chain(), served, "www")),
+        ):
+            self.servers.append(await asyncio.start_server(_drain, "127.0.0.1", port, ssl=context))
+        return [
+            DemoEntry(
+                "certificate",
+                {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "server_name": name,
+                    "starttls": "none",
+                    "ca_file": str(ca_bundle),
+                },
+            )
+            for port, name in ((8445, "chain.demo"), (8446, "www.demo"))
+        ] + [DemoEntry("certificate_file", {"path": str(link)})]
 
     async def stop(self) -> None:
         """Stop the servers."""
@@ -452,9 +561,15 @@ async def main() -> int:
     arguments = parser.parse_args()
     config: Path = arguments.config.resolve()
     targets: list[
-        CertificateTargets | Fail2banTarget | CertbotTarget | DomoticzTarget | DuplicatiTarget
+        CertificateTargets
+        | ChainTargets
+        | Fail2banTarget
+        | CertbotTarget
+        | DomoticzTarget
+        | DuplicatiTarget
     ] = [
         CertificateTargets(config / "demo"),
+        ChainTargets(config / "demo" / "web"),
         Fail2banTarget(config / "demo" / "fail2ban"),
         CertbotTarget(config / "demo" / "certbot"),
         DomoticzTarget(),
