@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import json
 import os
 from pathlib import Path
 
@@ -10,10 +11,12 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.json import json_dumps
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel.const import DOMAIN
+from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
 
 from .certs import Issued, make_ca, make_leaf
 from .conftest import IssuerServer, days_from_now
@@ -255,6 +258,12 @@ async def test_renewed_on_disk_but_still_served(
     assert not [
         i for (d, i) in issue_registry.issues if d == DOMAIN and i.startswith(files.entry_id)
     ]
+
+    # Diagnostics hold the same, and stay JSON.
+    diagnostics = await async_get_config_entry_diagnostics(hass, endpoint)
+    status = json.loads(json_dumps(diagnostics))["data"]["subjects"][""]
+    assert status["stale_served"]["on_disk"] == on_disk
+    assert status["threshold"] == "P14D"
 
     # The fix: reload the server.
     site.write(renewed)

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import certifi
@@ -49,7 +49,7 @@ from .client import (
     fetch_chain,
 )
 from .entities import CERTIFICATE_DESCRIPTIONS, REMOTE_CERTIFICATE_DESCRIPTIONS
-from .expiry import is_expiring, warning_threshold
+from .expiry import is_expiring, iso_duration, warning_threshold
 from .issuer_fetch import IssuerFetcher, complete_chain
 from .renewal import RenewalEvent, RenewalTracker
 from .served import OnDiskLeaf, StaleServed, async_on_disk_index, read_on_disk_leaves
@@ -62,7 +62,8 @@ class CertificateStatus:
     report: CertificateReport
     days_remaining: int
     problem: bool
-    threshold: timedelta | None = None
+    # The expiring threshold as an ISO 8601 duration (kept as text: diagnostics are JSON).
+    threshold: str = ""
     expiring: bool = False
     missing_issuer: str | None = None
     stale_served: StaleServed | None = None
@@ -158,7 +159,7 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             report=report,
             days_remaining=report.days_remaining(now),
             problem=report.trust is not Trust.TRUSTED or expiring,
-            threshold=threshold,
+            threshold=iso_duration(threshold),
             expiring=expiring,
             missing_issuer=missing_issuer,
             stale_served=stale_served,

@@ -10,7 +10,6 @@ from ..binary_sensor import SentinelBinarySensorDescription
 from ..event import SentinelEventDescription
 from ..sensor import SentinelSensorDescription
 from .client import Trust
-from .expiry import iso_duration
 from .renewal import EVENT_RENEWED
 
 # Shared with the certbot kind, whose certificates count their days the same way.
@@ -62,7 +61,7 @@ CERTIFICATE_DESCRIPTIONS = {
             device_class=BinarySensorDeviceClass.PROBLEM,
             is_on_fn=lambda status: status.problem,
             attributes_fn=lambda status: (
-                {"threshold": iso_duration(status.threshold)} if status.threshold else {}
+                {"threshold": status.threshold} if status.threshold else {}
             ),
         ),
     ),
