@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import logging
+from types import SimpleNamespace
+from unittest.mock import patch
 
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -12,10 +15,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel import async_remove_config_entry_device
+from custom_components.homelab_sentinel.certificate import (
+    coordinator as certificate_coordinator,
+)
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
 from custom_components.homelab_sentinel.repairs import (
@@ -111,6 +118,16 @@ async def test_entities_devices_and_repairs(
 
 
 async def test_certificate_entries_get_a_renew_fix_while_certbot_manages_them(
+    hass: HomeAssistant, certbot_home: CertbotHome
+) -> None:
+    # pebble issues 5-day certificates, which count as expiring in their last fifth (1 day):
+    # the certificate file entry reads them as it will four and a half days from now.
+    later = SimpleNamespace(utcnow=lambda: dt_util.utcnow() + timedelta(days=4.5))
+    with patch.object(certificate_coordinator, "dt_util", later):
+        await _certificate_entries_get_a_renew_fix(hass, certbot_home)
+
+
+async def _certificate_entries_get_a_renew_fix(
     hass: HomeAssistant, certbot_home: CertbotHome
 ) -> None:
     live = certbot_home.config_dir / "live"
