@@ -13,7 +13,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.json import json_dumps
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
@@ -225,6 +228,9 @@ async def test_renewed_on_disk_but_still_served(
     letsencrypt = tmp_path / "letsencrypt"
     _certbot_layout(letsencrypt, "service.test", served, 1)
     link = _certbot_layout(letsencrypt, "service.test", renewed, 2)
+    # certbot renewed it half an hour ago (utime follows the link to the archive file).
+    half_an_hour_ago = link.stat().st_mtime - 1800
+    os.utime(link, (half_an_hour_ago, half_an_hour_ago))
 
     if file_entry_first:
         files = await setup_file(hass, link, title="certbot files")
@@ -233,14 +239,15 @@ async def test_renewed_on_disk_but_still_served(
         endpoint = await setup_endpoint(hass, site.port, ca_bundle)
         files = await setup_file(hass, link, title="certbot files")
     issue_id = f"{endpoint.entry_id}_stale_served_certificate_"
-    # Renewed just now: the deploy hook gets its hour to reload the server.
+    # Renewed half an hour ago: the deploy hook gets its hour to reload the server.
     assert state_of(hass, STALE) == "off"
-    freezer.tick(timedelta(minutes=59))
+    freezer.tick(timedelta(minutes=29))
     await endpoint.runtime_data.async_refresh()
     assert state_of(hass, STALE) == "off"
 
+    # The hour is up: judged again then, without waiting for the endpoint's next poll.
     freezer.tick(timedelta(minutes=2))
-    await endpoint.runtime_data.async_refresh()
+    async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert state_of(hass, STALE) == "on"
     on_disk = f"certbot files ({link})"

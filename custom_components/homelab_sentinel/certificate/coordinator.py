@@ -6,15 +6,16 @@ from abc import ABC, abstractmethod
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import certifi
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from homeassistant.const import CONF_HOST, CONF_PATH, CONF_PORT
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -258,6 +259,8 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
         self._served: tuple[CertificateReport, str | None] | None = None
         self._on_disk = async_on_disk_index(hass)
         entry.async_on_unload(self._on_disk.async_listen(self._async_reassess_served))
+        self._recheck_stale: CALLBACK_TYPE | None = None
+        entry.async_on_unload(self._cancel_stale_recheck)
 
     def _names(self, name: str, status: CertificateStatus) -> set[str]:
         data = self.config_entry.data
@@ -272,15 +275,33 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
         except InvalidCAFileError as err:
             raise _update_failed(err, {"path": str(self.config_entry.data[CONF_CA_FILE])}) from err
 
+    @callback
+    def _cancel_stale_recheck(self) -> None:
+        if self._recheck_stale is not None:
+            self._recheck_stale()
+            self._recheck_stale = None
+
     def _served_status(
         self, report: CertificateReport, missing_issuer: str | None, now: datetime
     ) -> CertificateStatus:
+        # A file renewed less than an hour ago is judged again when its hour is up, not only at
+        # the next poll.
+        self._cancel_stale_recheck()
+        if (recheck := self._on_disk.stale_from(report, now)) is not None:
+            self._recheck_stale = async_track_point_in_utc_time(
+                self.hass, self._async_stale_recheck, recheck + timedelta(seconds=1)
+            )
         return self._status(
             report,
             now,
             missing_issuer=missing_issuer,
             stale_served=self._on_disk.stale(report, now),
         )
+
+    @callback
+    def _async_stale_recheck(self, _now: datetime) -> None:
+        self._recheck_stale = None
+        self._async_reassess_served()
 
     @callback
     def _async_reassess_served(self) -> None:

@@ -140,17 +140,27 @@ class OnDiskIndex:
         for listener in list(self._listeners):
             listener()
 
-    def stale(self, served: CertificateReport, now: datetime) -> StaleServed | None:
-        """The latest-issued file leaf that should be served instead, if any."""
+    def _newer(self, served: CertificateReport) -> list[OnDiskLeaf]:
         names = leaf_names(served.dns_names)
-        candidates = [
+        return [
             leaf
             for leaves in self._leaves.values()
             for leaf in leaves
-            if leaf.names & names
-            and leaf.not_before > served.not_before
-            and now - leaf.modified > RELOAD_GRACE
+            if leaf.names & names and leaf.not_before > served.not_before
         ]
+
+    def stale_from(self, served: CertificateReport, now: datetime) -> datetime | None:
+        """When a renewed file still in its hour of grace will make served stale, if ever."""
+        pending = [
+            leaf.modified + RELOAD_GRACE
+            for leaf in self._newer(served)
+            if now - leaf.modified <= RELOAD_GRACE
+        ]
+        return min(pending, default=None)
+
+    def stale(self, served: CertificateReport, now: datetime) -> StaleServed | None:
+        """The latest-issued file leaf that should be served instead, if any."""
+        candidates = [leaf for leaf in self._newer(served) if now - leaf.modified > RELOAD_GRACE]
         if not candidates:
             return None
         newest = max(candidates, key=lambda leaf: leaf.not_before)
