@@ -14,6 +14,7 @@ from .certbot.coordinator import CertbotCoordinator, async_remove_store
 from .certificate.coordinator import FileCertificateCoordinator, RemoteCertificateCoordinator
 from .certificate.migration import async_migrate_certificate_file
 from .certificate.renewal import async_remove_renewal_store
+from .certificate.served import async_follow_certbot
 from .const import CONF_KIND, DOMAIN, Kind
 from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
@@ -47,6 +48,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SentinelConfigEntry) -> 
     entry.runtime_data = coordinator
     coordinator.async_register_entry_device()
     entry.async_on_unload(coordinator.async_add_listener(coordinator.async_remove_stale_devices))
+    if entry.data[CONF_KIND] == Kind.CERTBOT:
+        # Its certificate files are compared with what TLS endpoints serve.
+        async_follow_certbot(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, list(coordinator.descriptions))
     return True
 

@@ -20,7 +20,9 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
-from .client import CertificateReport
+from ..coordinator import SentinelConfigEntry
+from ..ssh_support import is_ssh
+from .client import CertificateError, CertificateFileReader, CertificateReport
 
 # A renewed file gets this long for the server to be reloaded (certbot's deploy hook, a cron).
 RELOAD_GRACE: Final = timedelta(hours=1)
@@ -172,6 +174,54 @@ class OnDiskIndex:
 
 
 _INDEX: HassKey[OnDiskIndex] = HassKey(f"{DOMAIN}_on_disk_certificates")
+
+
+def read_certbot_leaves(title: str, files: Iterable[str]) -> tuple[OnDiskLeaf, ...]:
+    """The leaves of the certificate files certbot lists, on this machine (blocking).
+
+    A file Home Assistant may not read (certbot run through sudo) is left out.
+    """
+    leaves: list[OnDiskLeaf] = []
+    for file in files:
+        try:
+            chains = CertificateFileReader(file).read()
+        except CertificateError:
+            continue
+        leaves.extend(read_on_disk_leaves(Path(file), title, chains))
+    return tuple(leaves)
+
+
+@callback
+def async_follow_certbot(hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
+    """Publish the certificates a certbot entry on this machine manages, as they change.
+
+    A certbot entry reached over SSH lists files of another machine, which are not read.
+    """
+    if is_ssh(entry.data):
+        return
+    coordinator = entry.runtime_data
+    index = async_on_disk_index(hass)
+
+    async def publish(files: list[str]) -> None:
+        leaves = await hass.async_add_executor_job(read_certbot_leaves, entry.title, files)
+        index.async_publish(entry.entry_id, leaves)
+
+    @callback
+    def lineages_changed() -> None:
+        if not coordinator.last_update_success:
+            return
+        files = [
+            status.lineage.certificate_path
+            for status in coordinator.data.subjects.values()
+            if status.lineage.certificate_path
+        ]
+        entry.async_create_background_task(
+            hass, publish(files), f"{DOMAIN} certbot certificate files {entry.title}"
+        )
+
+    entry.async_on_unload(coordinator.async_add_listener(lineages_changed))
+    entry.async_on_unload(lambda: index.async_withdraw(entry.entry_id))
+    lineages_changed()
 
 
 @callback
