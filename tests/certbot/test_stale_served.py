@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from custom_components.homelab_sentinel.certificate.served import read_certbot_leaves
+from custom_components.homelab_sentinel.const import DOMAIN
 
 from ..certificate.certs import make_ca, make_leaf
 from ..certificate.conftest import Servers, days_from_now
-from ..certificate.helpers import attributes_of, setup_endpoint, state_of
+from ..certificate.helpers import attributes_of, setup_endpoint, setup_file, state_of
 from .common import add_entry, local_data
 from .conftest import NOT_DUE, CertbotHome
 
@@ -34,7 +36,7 @@ async def test_endpoint_serving_what_certbot_replaced(
     servers = Servers(tmp_path)
     try:
         port = await servers.tls(served)
-        await setup_endpoint(hass, port, None, server_name=NOT_DUE)
+        endpoint = await setup_endpoint(hass, port, None, server_name=NOT_DUE)
         assert state_of(hass, STALE) == "off"
 
         certbot = await add_entry(hass, local_data(certbot_home))
@@ -42,8 +44,20 @@ async def test_endpoint_serving_what_certbot_replaced(
         assert state_of(hass, STALE) == "on"
         assert attributes_of(hass, STALE)["on_disk"] == f"{certbot.title} ({live})"
 
-        # Without the certbot entry, nothing says the certificate was renewed.
+        # A certificate_file entry on the same file too: still one repair for the endpoint.
+        files = await setup_file(hass, live, title="live files")
+        stale_issues = [
+            issue_id
+            for (domain, issue_id) in ir.async_get(hass).issues
+            if domain == DOMAIN and "stale_served_certificate" in issue_id
+        ]
+        assert stale_issues == [f"{endpoint.entry_id}_stale_served_certificate_"]
+
+        # Without the certbot entry and the file entry, nothing says it was renewed.
         assert await hass.config_entries.async_unload(certbot.entry_id)
+        await hass.async_block_till_done()
+        assert state_of(hass, STALE) == "on"
+        assert await hass.config_entries.async_unload(files.entry_id)
         await hass.async_block_till_done()
         assert state_of(hass, STALE) == "off"
     finally:
