@@ -167,17 +167,21 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             label = name or self.config_entry.title
             # A certbot entry that manages the certificate makes the issue fixable: renew now.
             manager = async_find_lineage(self.hass, self._names(name, status))
+            if manager is not None and manager[0].has_certificate_issue(manager[1]):
+                # One problem, one repair: the certbot entry's own issue, which can renew it.
+                continue
             fix = fix_data(*manager) if manager else None
+            renewable = "_renewable" if fix is not None else ""
             if report.trust is Trust.EXPIRED:
                 wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expired",
+                    f"certificate_expired{renewable}",
                     {"name": label, "expires": report.expires.date().isoformat()},
                     fixable=fix is not None,
                     data=fix,
                 )
             elif status.days_remaining < self.warning_days:
                 wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expiring",
+                    f"certificate_expiring{renewable}",
                     {
                         "name": label,
                         "days": str(status.days_remaining),

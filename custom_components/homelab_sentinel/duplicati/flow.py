@@ -165,6 +165,8 @@ class DuplicatiFlowMixin(SentinelFlowBase):
                 self._suggestions(user_input if user_input is not None else self._current_values()),
             ),
             errors=errors,
+            # hassfest keeps URLs out of the strings; the example comes in as a placeholder.
+            description_placeholders={"url_example": "http://nas.lan:8200"},
         )
 
     async def async_step_duplicati_password(
