@@ -247,6 +247,7 @@ class DomoticzClient:
         verify_ssl: bool = True,
         *,
         oauth_client_id: str | None = DEFAULT_OAUTH_CLIENT_ID,
+        oauth_refused: bool = False,
         request_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         """Prepare the client; nothing is sent before the first poll.
@@ -254,6 +255,8 @@ class DomoticzClient:
         url is the web root, e.g. "http://domoticz.lan:8080" or "https://proxy.lan/domoticz/".
         Without a username, only the anonymous posture is read. oauth_client_id names the
         Domoticz application used for the OAuth2 password grant; None never uses OAuth2.
+        oauth_refused says the server already refused that application's password grant: each
+        refusal writes an error line into Domoticz's log, so it is not asked again.
         """
         root = URL(url)
         if not root.is_absolute() or root.scheme not in ("http", "https") or not root.host:
@@ -282,7 +285,8 @@ class DomoticzClient:
         self._session_proven_until = 0.0
         self._bearer: _Auth | None = None
         self._bearer_until = 0.0
-        self._oauth_usable = oauth_client_id is not None
+        self._oauth_usable = oauth_client_id is not None and not oauth_refused
+        self._oauth_refused = oauth_refused
         # A 401 from the token endpoint blames the user, the password or the client id alike.
         self._oauth_suspect = False
         self._rejection: _Outcome | None = None
@@ -298,6 +302,16 @@ class DomoticzClient:
     def url(self) -> str:
         """The normalised web root."""
         return str(self._root)
+
+    @property
+    def oauth_refused(self) -> bool:
+        """Whether the server refused the password grant of the OAuth2 application."""
+        return self._oauth_refused
+
+    def retry_oauth(self) -> None:
+        """Try the OAuth2 password grant again at the next login, e.g. after an upgrade."""
+        self._oauth_refused = False
+        self._oauth_usable = self._oauth_client_id is not None
 
     async def async_poll(self) -> DomoticzSnapshot:
         """Read the posture; rejected credentials show as Login.REJECTED, not as an error.
@@ -533,6 +547,7 @@ class DomoticzClient:
                 reply.status,
             )
             self._oauth_usable = False
+            self._oauth_refused = True
             return None
         data = self._json(reply, "token", require_status=False)
         token = data.get("access_token")
@@ -600,7 +615,9 @@ class DomoticzClient:
         if rights is None:
             raise DomoticzResponseError("Domoticz accepted the login but named no rights")
         if self._oauth_suspect:
-            self._oauth_usable = False  # the password is right, so the client id was refused
+            # The password is right, so the client id was refused.
+            self._oauth_usable = False
+            self._oauth_refused = True
         outcome = _Outcome(Login.AUTHENTICATED, LoginMethod.SESSION, rights, version)
         self._session_proven_until = monotonic() + SESSIONLESS_REVERIFY_SECONDS
         if reply.session_cookie not in (None, _SESSION_ENDED):
