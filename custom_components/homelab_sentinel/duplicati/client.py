@@ -219,7 +219,9 @@ class DuplicatiClient:
         self._busy = frozenset(busy)
         raws = [raw for item in backups if (raw := _RawJob.parse(item)) is not None]
         hourly = self._hourly_reread(raws, busy, now)
-        running_since = await self._running_since(task_id, now) if active_backup else None
+        running_since = None
+        if task_id is not None and active_backup is not None:
+            running_since = await self._running_since(task_id, now)
         jobs: dict[str, BackupJob] = {}
         for raw in raws:
             facts = await self._job_facts(raw, busy, now, reread=raw.id == hourly)
@@ -366,10 +368,8 @@ class DuplicatiClient:
         ]
         return min(stale)[1] if stale else None
 
-    async def _running_since(self, task_id: int | None, now: datetime) -> datetime | None:
+    async def _running_since(self, task_id: int, now: datetime) -> datetime:
         """When the running task started: asked once per task (2.1.2+ tell), else first seen."""
-        if task_id is None:
-            return None
         if self._active_since is None or self._active_since[0] != task_id:
             started: datetime | None = None
             if not self.legacy:
