@@ -437,7 +437,7 @@ class DuplicatiSimulator:
             if schedule is None or schedule.time > now:
                 continue
             if not any(
-                task is not None and task.backup_id == backup.id and task.operation == "Backup"
+                task is not None and task.backup_id == backup.id
                 for task in [self.current, *self.queue]
             ):
                 self.queue.append(SimTask(id=next(self._task_ids), backup_id=backup.id))
@@ -1056,15 +1056,9 @@ class DuplicatiSimulator:
 
     async def _run(self, request: web.Request) -> web.StreamResponse:
         backup = self._find_backup(request)
+        # Any task of the backup counts, a verification too: its ID is answered.
         existing = [self.current, *self.queue]
-        task = next(
-            (
-                t
-                for t in existing
-                if t is not None and t.backup_id == backup.id and t.operation == "Backup"
-            ),
-            None,
-        )
+        task = next((t for t in existing if t is not None and t.backup_id == backup.id), None)
         if task is None:
             task = SimTask(id=next(self._task_ids), backup_id=backup.id)
             skip_queue = request.query.get("skipQueue", "").lower() == "true"
