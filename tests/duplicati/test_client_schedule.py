@@ -331,3 +331,23 @@ async def test_a_log_locked_after_a_task_is_read_when_it_opens(
     simulator.requests.clear()
     await client.update()
     assert calls(simulator) == POLL
+
+
+async def test_a_task_id_reused_after_a_restart_is_a_new_task(
+    make_simulator: SimulatorFactory, session: aiohttp.ClientSession
+) -> None:
+    """Task IDs start again at 2 when Duplicati restarts; the old start does not carry over."""
+    simulator = await make_simulator("2.1.0", task_duration=None)
+    simulator.add_backup("Documents", history=["Success"])
+    client = password_client(simulator, session)
+    first = await client.start_backup("1")
+    await asyncio.sleep(0.05)
+    now = datetime.now(UTC)
+    assert (await client.update(now)).jobs["1"].running_since == now
+    await simulator.restart()
+    assert (await client.update(now + timedelta(hours=1))).jobs["1"].running_since is None
+    assert await client.start_backup("1") == first
+    await asyncio.sleep(0.05)
+    later = now + timedelta(hours=2)
+    assert (await client.update(later)).jobs["1"].running_since == later
+    simulator.complete_task()

@@ -172,8 +172,8 @@ class DuplicatiClient:
         self._pending: set[str] = set()
         # Jobs running or queued at the previous poll.
         self._busy: frozenset[str] = frozenset()
-        # The running task's ID and since when it runs.
-        self._active_since: tuple[int, datetime] | None = None
+        # The running task (its ID and job) and since when it runs.
+        self._active_since: tuple[tuple[int, str], datetime] | None = None
 
     @property
     def url(self) -> str:
@@ -221,7 +221,10 @@ class DuplicatiClient:
         hourly = self._hourly_reread(raws, busy, now)
         running_since = None
         if task_id is not None and active_backup is not None:
-            running_since = await self._running_since(task_id, now)
+            running_since = await self._running_since((task_id, active_backup), now)
+        else:
+            # Task IDs start again at 2 when the server restarts: forget the ended task.
+            self._active_since = None
         jobs: dict[str, BackupJob] = {}
         for raw in raws:
             facts = await self._job_facts(raw, busy, now, reread=raw.id == hourly)
@@ -368,16 +371,16 @@ class DuplicatiClient:
         ]
         return min(stale)[1] if stale else None
 
-    async def _running_since(self, task_id: int, now: datetime) -> datetime:
+    async def _running_since(self, task: tuple[int, str], now: datetime) -> datetime:
         """When the running task started: asked once per task (2.1.2+ tell), else first seen."""
-        if self._active_since is None or self._active_since[0] != task_id:
+        if self._active_since is None or self._active_since[0] != task:
             started: datetime | None = None
             if not self.legacy:
                 try:
-                    started = (await self.get_task(task_id)).started
+                    started = (await self.get_task(task[0])).started
                 except DuplicatiResponseError:
                     started = None
-            self._active_since = (task_id, min(started or now, now))
+            self._active_since = (task, min(started or now, now))
         return self._active_since[1]
 
     async def _job_facts(
