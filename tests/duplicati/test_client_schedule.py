@@ -351,3 +351,22 @@ async def test_a_task_id_reused_after_a_restart_is_a_new_task(
     later = now + timedelta(hours=2)
     assert (await client.update(later)).jobs["1"].running_since == later
     simulator.complete_task()
+
+
+async def test_a_run_found_hanging_at_start_up_is_measured_by_the_metadata(
+    make_simulator: SimulatorFactory, session: aiohttp.ClientSession
+) -> None:
+    """Home Assistant restarts while a 2.3.1 job hangs: its log is locked, its metadata is not."""
+    simulator = await make_simulator("2.3", task_duration=None)
+    documents = simulator.add_backup("Documents", history=["Success"])
+    documents.hangs = True
+    starter = password_client(simulator, session)
+    await starter.start_backup("1")
+    await asyncio.sleep(0.05)
+    simulator.requests.clear()
+    job = (await password_client(simulator, session).update()).jobs["1"]
+    assert ("GET", "/api/v1/backup/1/log") in calls(simulator)
+    assert job.running_since is not None
+    assert job.typical_duration == pytest.approx(252.3456789)
+    assert job.last_result is BackupResult.SUCCESS
+    simulator.complete_task()

@@ -405,7 +405,8 @@ class DuplicatiClient:
         read = await self._read_log(raw)
         if read is None:
             # Unreadable now (e.g. locked by the running task): try again on the next poll.
-            return known.facts if known else _LogFacts(*_metadata_result(raw))
+            # Meanwhile the last run's duration tells how long a run may take (a hung run).
+            return known.facts if known else _LogFacts(*_metadata_result(raw), _last_duration(raw))
         if idle:
             self._pending.discard(raw.id)
         self._outcomes[raw.id] = _Outcome(fingerprint, read, now)
@@ -454,7 +455,7 @@ class DuplicatiClient:
                 if result in {BackupResult.ERROR, BackupResult.FATAL}:
                     error = _first_error(message, row, raw.metadata)
                 newest = (result, raw.redact(error) if error else None)
-        if not durations and (last := parse_timespan(raw.metadata.get("LastBackupDuration"))):
+        if not durations and (last := _last_duration(raw)):
             durations.append(last)
         return _LogFacts(
             *(newest or _metadata_result(raw)),
@@ -560,6 +561,11 @@ def _row_time(row: dict[str, Any], message: dict[str, Any]) -> datetime | None:
         except OverflowError, OSError, ValueError:
             return None
     return parse_iso_date(message.get("EndTime"))
+
+
+def _last_duration(raw: _RawJob) -> float | None:
+    """How long the job's last backup took, from the metadata."""
+    return parse_timespan(raw.metadata.get("LastBackupDuration"))
 
 
 def _run_duration(message: dict[str, Any]) -> float | None:
