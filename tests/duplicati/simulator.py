@@ -1176,9 +1176,11 @@ class DuplicatiSimulator:
             {
                 "BackupID": task.backup_id,
                 "TaskID": task.id,
-                "Phase": "Backup_ProcessingFiles"
-                if task.status == "Running"
-                else "Backup_Complete",
+                "Phase": (
+                    ("Verify_Running" if task.operation == "Test" else "Backup_ProcessingFiles")
+                    if task.status == "Running"
+                    else "Backup_Complete"
+                ),
                 "OverallProgress": progress,
                 "ProcessedFileCount": 4000,
                 "ProcessedFileSize": 900000000,
