@@ -262,10 +262,12 @@ class DomoticzTarget:
 
 
 class DuplicatiTarget:
-    """A simulated Duplicati 2.3 on port 8200 with four backup jobs, one of them failing.
+    """A simulated Duplicati 2.3 on port 8200 with five backup jobs, one of them failing.
 
     A backup started from Home Assistant runs for a few seconds, then ends as the job's
-    backups do: the failing job fails again.
+    backups do: the failing job fails again. *Mail archive* missed its schedule: its start was
+    due five hours ago and the server's scheduler is stuck, so it stays a problem (with its
+    repair) even after *Back up now*. *Verify now* writes a verification into a job's log.
     """
 
     def __init__(self) -> None:
@@ -292,6 +294,14 @@ class DuplicatiTarget:
         config.next_error = "Failed to connect to ssh://backup.demo: Connection refused"
         config.next_result = "Error"
         sim.add_backup("Music", history=["Success"])
+        # Added last: the dashboard's entity IDs of the other jobs stay as they were.
+        sim.add_backup(
+            "Mail archive",
+            schedule=datetime.now(UTC) - timedelta(hours=5),
+            history=["Success"] * 3,
+        )
+        # Set before the start, which would otherwise catch up the missed start at once.
+        sim.scheduler_stuck = True
         await sim.start()
         return [
             DemoEntry(
