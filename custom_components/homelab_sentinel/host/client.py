@@ -434,10 +434,19 @@ class HostClient:
     configuration files are read.
     """
 
-    def __init__(self, runner: CommandRunner, paths: HostPaths | None = None) -> None:
+    def __init__(
+        self,
+        runner: CommandRunner,
+        paths: HostPaths | None = None,
+        *,
+        time_limit: float = TIME_LIMIT,
+        apt_time_limit: float = APT_TIME_LIMIT,
+    ) -> None:
         """Read the host through runner, at paths (the system's own places by default)."""
         self.runner = runner
         self.paths = paths or HostPaths()
+        self.time_limit = time_limit
+        self.apt_time_limit = apt_time_limit
         self._apt_state: tuple[tuple[str, float], ...] | None = None
         self._updates: tuple[PendingUpdate, ...] = ()
         self._installed = False
@@ -446,8 +455,10 @@ class HostClient:
         self._sshd_t_refused = False
         self._boot: tuple[str, datetime] | None = None
 
-    async def _run(self, argv: Sequence[str], time_limit: float = TIME_LIMIT) -> CommandResult:
-        return await self.runner.run(argv, time_limit=time_limit)
+    async def _run(self, argv: Sequence[str], *, apt: bool = False) -> CommandResult:
+        return await self.runner.run(
+            argv, time_limit=self.apt_time_limit if apt else self.time_limit
+        )
 
     async def poll(self) -> HostStatus:
         """Read everything once, on one connection when over SSH."""
@@ -576,13 +587,13 @@ class HostClient:
                 *_NO_CACHE_FILES,
                 "dist-upgrade",
             ],
-            APT_TIME_LIMIT,
+            apt=True,
         )
         if simulation.exit_status != 0:
             raise HostError("apt-get --simulate failed", simulation.stderr.strip()[-500:])
         policy = await self._run(
             [*_APT_PREFIX, "apt-cache", *_NO_CACHE_FILES, "policy", "unattended-upgrades"],
-            APT_TIME_LIMIT,
+            apt=True,
         )
         self._updates = parse_simulation(simulation.stdout)
         self._installed = parse_installed(policy.stdout)
