@@ -152,7 +152,7 @@ class AptWorld:
 
     def reset(self) -> None:
         """Install the old versions only, refresh the lists, no reboot flag (blocking)."""
-        for name in ("dpkg", "state", "etc", "cache", "log", "run", "inst", "ssh"):
+        for name in ("dpkg", "state", "etc", "cache", "log", "run", "inst", "ssh", "bin"):
             shutil.rmtree(self.root / name, ignore_errors=True)
         self.admin.mkdir()
         (self.admin / "updates").mkdir()

@@ -18,7 +18,9 @@ from custom_components.homelab_sentinel.host.client import (
     SshConfigSource,
     UnsupportedOsError,
     parse_apt_config,
+    parse_listing,
     parse_os_release,
+    parse_run_log,
     parse_simulation,
     sshd_directives,
 )
@@ -402,3 +404,53 @@ def test_parsers() -> None:
     assert sshd_directives("   # a comment") is None
     assert sshd_directives('Banner "unclosed') is None
     assert sshd_directives("PermitRootLogin=yes") == ("permitrootlogin", ["yes"])
+
+
+async def test_includes_followed_as_sshd_does(apt_world: AptWorld) -> None:
+    """Relative and plain Includes, a wildcard directory, a bare keyword, an Include loop."""
+
+    def prepare() -> Path:
+        ssh = apt_world.root / "ssh"
+        (ssh / "relative.conf").write_text("PermitRootLogin yes\nPasswordAuthentication\n")
+        apt_world.write_sshd_config(
+            "PasswordAuthentication no\n", f"Include relative.conf {ssh / '*'}/x.conf\n"
+        )
+        (ssh / "loop.conf").write_text(f"Include {ssh / 'loop.conf'}\n")
+        return ssh
+
+    ssh = await off_loop(prepare)
+    client = local_client(apt_world, sshd="/nonexistent/sshd")
+    status = await client.poll()
+    # The relative Include is relative to the configuration's directory, as /etc/ssh is.
+    assert status.ssh.permit_root_login == "yes"
+    assert status.ssh.accepts_passwords is False
+    assert status.ssh.unreadable == (f"{ssh / '*'}/x.conf",)
+    # Nothing changed: the log is not read again, booted_at is kept for the boot.
+    assert (await client.poll()).booted_at == status.booted_at
+    await off_loop(lambda: apt_world.write_sshd_config(None, f"Include {ssh / 'loop.conf'}\n"))
+    with pytest.raises(HostError):
+        await client.poll()
+
+
+async def test_unusual_proc_files(apt_world: AptWorld) -> None:
+    """No boot ID and an unreadable uptime: no boot time, the rest is read."""
+    await off_loop(write(apt_world.root / "run" / "uptime", "garbage\n"))
+    status = await local_client(
+        apt_world,
+        uptime=str(apt_world.root / "run" / "uptime"),
+        boot_id=str(apt_world.root / "run" / "no-boot-id"),
+    ).poll()
+    assert status.booted_at is None
+    status = await local_client(
+        apt_world, boot_id=str(apt_world.root / "run" / "no-boot-id")
+    ).poll()
+    assert status.booted_at is not None
+
+
+def test_log_and_listing_parsers() -> None:
+    assert parse_run_log("garbage\n") is None
+    assert parse_run_log(RUN_NOTHING.replace("No packages found", "Keine Pakete")) is None
+    listing = parse_listing("1.5\t/a\nnot a line\nx\t/b\n")
+    assert dict(listing.mtimes) == {"/a": 1.5}
+    assert sshd_directives("PermitRootLogin=yes # root") == ("permitrootlogin", ["yes"])
+    assert sshd_directives("PasswordAuthentication  =  no") == ("passwordauthentication", ["no"])
