@@ -267,38 +267,56 @@ class AptWorld:
         return config
 
 
+def build_packages(root: Path) -> dict[tuple[str, str], Path]:
+    """The packages and the two repositories under root, and an SSH host key (blocking)."""
+    root.chmod(0o755)
+    packages = root / "packages"
+    packages.mkdir()
+    debs = {}
+    for name, old, new, _ in PACKAGES:
+        debs[name, old] = build_package(packages, name, old)
+        debs[name, new] = build_package(packages, name, new)
+    debs[UNATTENDED_UPGRADES, "2.12"] = build_package(packages, UNATTENDED_UPGRADES, "2.12")
+    new_versions = {name: new for name, _, new, _ in PACKAGES}
+    make_repository(
+        root / "repo" / "main",
+        [debs[name, new_versions[name]] for name, _, _, sec in PACKAGES if not sec],
+        "Demo",
+        "stable",
+    )
+    make_repository(
+        root / "repo" / "security",
+        [debs[name, new_versions[name]] for name, _, _, sec in PACKAGES if sec],
+        "Debian-Security",
+        "stable-security",
+    )
+    make_key_pair(root, "ssh-host-key")
+    return debs
+
+
+def make_world(root: Path, debs: dict[tuple[str, str], Path]) -> AptWorld:
+    """The private apt world under root: old versions installed, lists fresh (blocking)."""
+    world = AptWorld(root, debs)
+    world.apt_config.write_text(
+        f'Dir::State "{root / "state"}";\n'
+        f'Dir::State::status "{root / "dpkg" / "status"}";\n'
+        f'Dir::Etc "{root / "etc"}";\n'
+        f'Dir::Cache "{root / "cache"}";\n'
+        f'Dir::Log "{root / "log"}";\n'
+        f'Unattended-Upgrade::LogDir "{world.log_dir}";\n'
+    )
+    world.reset()
+    shutil.copy(root / "ssh-host-key", root / "ssh" / "host-key")
+    (root / "ssh" / "host-key").chmod(0o600)
+    return world
+
+
 @pytest.fixture(scope="session")
 def apt_root() -> Generator[tuple[Path, dict[tuple[str, str], Path]]]:
     """The packages and repositories, built once, in a world-readable directory."""
     root = Path(tempfile.mkdtemp(prefix="sentinel-host-"))
-
-    def build() -> dict[tuple[str, str], Path]:
-        root.chmod(0o755)
-        packages = root / "packages"
-        packages.mkdir()
-        debs = {}
-        for name, old, new, _ in PACKAGES:
-            debs[name, old] = build_package(packages, name, old)
-            debs[name, new] = build_package(packages, name, new)
-        debs[UNATTENDED_UPGRADES, "2.12"] = build_package(packages, UNATTENDED_UPGRADES, "2.12")
-        new_versions = {name: new for name, _, new, _ in PACKAGES}
-        make_repository(
-            root / "repo" / "main",
-            [debs[name, new_versions[name]] for name, _, _, sec in PACKAGES if not sec],
-            "Demo",
-            "stable",
-        )
-        make_repository(
-            root / "repo" / "security",
-            [debs[name, new_versions[name]] for name, _, _, sec in PACKAGES if sec],
-            "Debian-Security",
-            "stable-security",
-        )
-        make_key_pair(root, "ssh-host-key")
-        return debs
-
     try:
-        yield root, in_worker(build)
+        yield root, in_worker(lambda: build_packages(root))
     finally:
         in_worker(lambda: shutil.rmtree(root, ignore_errors=True))
 
@@ -307,23 +325,7 @@ def apt_root() -> Generator[tuple[Path, dict[tuple[str, str], Path]]]:
 def apt_world(apt_root: tuple[Path, dict[tuple[str, str], Path]]) -> AptWorld:
     """The private apt world, reset for each test: old versions installed, lists fresh."""
     root, debs = apt_root
-    world = AptWorld(root, debs)
-
-    def prepare() -> None:
-        world.apt_config.write_text(
-            f'Dir::State "{root / "state"}";\n'
-            f'Dir::State::status "{root / "dpkg" / "status"}";\n'
-            f'Dir::Etc "{root / "etc"}";\n'
-            f'Dir::Cache "{root / "cache"}";\n'
-            f'Dir::Log "{root / "log"}";\n'
-            f'Unattended-Upgrade::LogDir "{world.log_dir}";\n'
-        )
-        world.reset()
-        shutil.copy(root / "ssh-host-key", root / "ssh" / "host-key")
-        (root / "ssh" / "host-key").chmod(0o600)
-
-    in_worker(prepare)
-    return world
+    return in_worker(lambda: make_world(root, debs))
 
 
 class HostSshServer(SshServer):
