@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -13,6 +14,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel.const import DOMAIN
+from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
 from tests.certbot.common import entity_of, state_of
 from tests.certbot.conftest import KeyPair, SshUser
 
@@ -112,6 +114,7 @@ async def test_host_over_ssh_goes_away_and_comes_back(
     client_key: KeyPair,
     ssh_user: SshUser,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     use_world(monkeypatch, apt_world)
     entry = await add_entry(hass, ssh_data(own_host_sshd, client_key, ssh_user.name))
@@ -121,6 +124,9 @@ async def test_host_over_ssh_goes_away_and_comes_back(
     password = hass.states.get(entity_of(hass, "binary_sensor", f"{prefix}-ssh_password_login"))
     assert password is not None
     assert (password.state, password.attributes["source"]) == (STATE_OFF, "sshd_config")
+    diagnostics = json.dumps(await async_get_config_entry_diagnostics(hass, entry), default=str)
+    assert "sentinel-sec" in diagnostics
+    assert client_key.private.strip().splitlines()[1] not in diagnostics
     coordinator = entry.runtime_data
     await asyncio.to_thread(own_host_sshd.stop)
     await coordinator.async_refresh()
@@ -138,6 +144,8 @@ async def test_host_over_ssh_goes_away_and_comes_back(
     issue = _issue(hass, entry, "ssh_host_key_changed")
     assert issue is not None
     assert issue.is_fixable
+    key_line = client_key.private.strip().splitlines()[1]
+    assert key_line not in caplog.text
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert flows[0]["step_id"] == "reauth_host_host_key"
