@@ -375,6 +375,20 @@ async def test_a_command_that_hangs_is_stopped(apt_world: AptWorld) -> None:
         await client.poll()
 
 
+async def test_a_command_that_hangs_over_ssh_is_stopped(
+    apt_world: AptWorld, host_sshd: HostSshServer, client_key: KeyPair
+) -> None:
+    fifo = apt_world.root / "run" / "os-release-fifo"
+    await off_loop(lambda: os.mkfifo(fifo))
+    await off_loop(lambda: fifo.chmod(0o644))
+    runner = ssh_runner(host_sshd, client_key)
+    client = HostClient(runner, apt_world.paths(os_release=str(fifo)), time_limit=1)
+    with pytest.raises(CommandTimeoutError):
+        await client.poll()
+    # The session ended with the poll; the next one connects afresh.
+    assert len((await HostClient(runner, apt_world.paths()).poll()).updates) == 2
+
+
 async def test_apt_failures_are_errors(apt_world: AptWorld) -> None:
     await off_loop(write(apt_world.root / "etc" / "sources.list", "this is not a sources.list\n"))
     with pytest.raises(HostError):

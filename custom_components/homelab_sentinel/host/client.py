@@ -501,24 +501,21 @@ class HostClient:
         if config.exit_status != 0:
             raise HostError("apt-config failed", config.stderr.strip()[:500])
         apt = parse_apt_config(config.stdout)
+        # find reads a start path that is not absolute as an expression: only absolute ones go.
+        starts = [
+            path
+            for path in (
+                apt.lists,
+                apt.status,
+                apt.stamps,
+                apt.log_dir,
+                paths.reboot_required,
+                paths.sshd_config,
+            )
+            if path.startswith("/")
+        ]
         listing = parse_listing(
-            (
-                await self._run(
-                    [
-                        "find",
-                        apt.lists,
-                        apt.status,
-                        apt.stamps,
-                        apt.log_dir,
-                        paths.reboot_required,
-                        paths.sshd_config,
-                        "-maxdepth",
-                        "1",
-                        "-printf",
-                        "%T@\\t%p\\n",
-                    ]
-                )
-            ).stdout
+            (await self._run(["find", *starts, "-maxdepth", "1", "-printf", "%T@\\t%p\\n"])).stdout
         )
         await self._read_apt(apt, listing)
         last_run = await self._read_last_run(apt, listing)
