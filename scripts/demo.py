@@ -19,6 +19,7 @@ from pathlib import Path
 import shutil
 import signal
 import ssl
+import subprocess
 import sys
 from typing import Any
 
@@ -32,12 +33,15 @@ from tests.certificate.certs import Issued, make_ca, make_leaf  # noqa: E402
 from tests.domoticz.simulator import DomoticzSimulator, SimUser  # noqa: E402
 from tests.duplicati.simulator import DuplicatiSimulator  # noqa: E402
 from tests.fail2ban.conftest import SSHD, Fail2banServer  # noqa: E402
+from tests.host.conftest import build_packages, make_world  # noqa: E402
 
 DEMO_USER = ("demo", "demo-sentinel")
 DOMOTICZ_USER = ("admin", "demo-domoticz")
 DUPLICATI_PASSWORD = "demo-duplicati"  # noqa: S105 - the demo server's own password
 PEBBLE_PORT = 14000
 HA_URL = "http://127.0.0.1:8123"
+# Where scripts/_lib.sh binds the checkout inside the Debian root.
+ROOT_WORKSPACE = "/workspace"
 CLIENT_ID = f"{HA_URL}/"
 
 
@@ -316,6 +320,75 @@ class DuplicatiTarget:
         await self.simulator.stop()
 
 
+class HostTarget:
+    """The demo machine itself as a `host` entry, with a private apt world and a reboot flag.
+
+    apt sees the tests' private world (Home Assistant gets its APT_CONFIG): two old packages
+    installed, their newer versions in a local `file:` repository and a security one, so the
+    machine's own apt state is never read or touched. The reboot flag is written to a /run of the
+    demo's own (see `private_run_directory`), when it has one.
+    """
+
+    def __init__(self, directory: Path, *, reboot_flag: bool) -> None:
+        self.directory = directory
+        self.reboot_flag = reboot_flag
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What Home Assistant needs to read the private apt world."""
+        return {"APT_CONFIG": str(self.directory / "apt.conf")}
+
+    async def start(self) -> list[DemoEntry]:
+        """Build the apt world; return the entry that watches this machine."""
+        await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+        await asyncio.to_thread(self.directory.mkdir, parents=True)
+        debs = await asyncio.to_thread(build_packages, self.directory)
+        await asyncio.to_thread(make_world, self.directory, debs)
+        if self.reboot_flag:
+            await asyncio.to_thread(_ask_for_reboot)
+        return [DemoEntry("host", {"transport": "local"}, follow_up=[{}])]
+
+    async def stop(self) -> None:
+        """Nothing runs: the world stays on disk until the next start."""
+
+
+def _ask_for_reboot() -> None:
+    Path("/run/reboot-required").write_text("*** System restart required ***\n")
+    Path("/run/reboot-required.pkgs").write_text("linux-image-amd64\nlibc6\n")
+
+
+def private_run_directory() -> bool:
+    """Give the demo (and its Home Assistant) a /run of its own, so a reboot flag can be shown.
+
+    A new mount namespace with an empty tmpfs on /run: the machine's /run is not touched, and the
+    mount ends with the demo. Needs root and a process without threads yet; otherwise the demo
+    shows the machine's own reboot flag.
+    """
+    if os.geteuid() != 0:
+        return False
+    try:
+        os.unshare(os.CLONE_NEWNS)
+        # Nothing mounted here may reach the machine: our mounts must not propagate. Inside the
+        # project's Debian root (checkout at /workspace) "/" is no mount point, but scripts/_lib.sh
+        # entered it through a mount namespace that is private already.
+        private = subprocess.run(
+            ["mount", "--make-rprivate", "/"], capture_output=True, check=False
+        )
+        if private.returncode != 0 and Path(ROOT_WORKSPACE) != REPO:
+            print("demo: cannot make a private /run; no reboot flag is shown", flush=True)
+            return False
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=755", "sentinel-demo-run", "/run"], check=True
+        )
+    except (OSError, subprocess.CalledProcessError) as err:
+        print(f"demo: no private /run ({err}); no reboot flag is shown", flush=True)
+        return False
+    for directory in ("lock", "sshd"):
+        Path("/run", directory).mkdir(mode=0o755)
+    Path("/run/lock").chmod(0o1777)
+    return True
+
+
 class HomeAssistantAPI:
     """Just enough of Home Assistant's onboarding, auth and config-flow APIs."""
 
@@ -427,7 +500,9 @@ def _die_with_parent() -> None:
 
 
 @contextlib.asynccontextmanager
-async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def home_assistant(
+    config: Path, environment: dict[str, str]
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run Home Assistant with the checkout's integration until the context ends."""
     link = config / "custom_components" / "homelab_sentinel"
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -443,6 +518,7 @@ async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Proce
         str(config),
         "--skip-pip",
         preexec_fn=_die_with_parent,
+        env={**os.environ, **environment},
     )
     try:
         yield process
@@ -455,20 +531,27 @@ async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Proce
                 process.kill()
 
 
-async def main() -> int:
+async def main(*, private_run: bool) -> int:
     """Start everything, then wait until Home Assistant stops or the user presses Ctrl+C."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=REPO / "config")
     arguments = parser.parse_args()
     config: Path = arguments.config.resolve()
+    host = HostTarget(config / "demo" / "host", reboot_flag=private_run)
     targets: list[
-        CertificateTargets | Fail2banTarget | CertbotTarget | DomoticzTarget | DuplicatiTarget
+        CertificateTargets
+        | Fail2banTarget
+        | CertbotTarget
+        | DomoticzTarget
+        | DuplicatiTarget
+        | HostTarget
     ] = [
         CertificateTargets(config / "demo"),
         Fail2banTarget(config / "demo" / "fail2ban"),
         CertbotTarget(config / "demo" / "certbot"),
         DomoticzTarget(),
         DuplicatiTarget(),
+        host,
     ]
     entries = [entry for target in targets for entry in await target.start()]
     stop = asyncio.Event()
@@ -476,7 +559,10 @@ async def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with home_assistant(config) as process, aiohttp.ClientSession() as session:
+        async with (
+            home_assistant(config, host.environment) as process,
+            aiohttp.ClientSession() as session,
+        ):
             api = HomeAssistantAPI(session)
             await api.wait_until_up(process)
             await api.onboard_or_login()
@@ -505,4 +591,5 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    # Before any thread exists: a mount namespace can only be left single-threaded.
+    sys.exit(asyncio.run(main(private_run=private_run_directory())))

@@ -37,6 +37,10 @@ from .domoticz.simulator import DomoticzSimulator
 from .duplicati.common import password_entry
 from .duplicati.simulator import DuplicatiSimulator
 from .fail2ban.conftest import append, f2b_line
+from .host.common import LOCAL_DATA, add_entry as add_host_entry, use_world
+from .host.conftest import AptWorld, apt_root, apt_world
+
+__all__ = ["apt_root", "apt_world"]
 
 REPOSITORY = Path(__file__).parent.parent
 SOURCE = REPOSITORY / "blueprints" / "automation" / "homelab_sentinel"
@@ -46,6 +50,7 @@ NAMES = (
     "backup_problem.yaml",
     "fail2ban_ban.yaml",
     "domoticz_unprotected.yaml",
+    "host_updates.yaml",
 )
 NOTIFY_ENTITY = "notify.phone"
 # What a user puts in the blueprint's "Other actions": a notify action using its variables.
@@ -505,4 +510,50 @@ async def test_domoticz_open_to_everyone_only(
                 "every address. Narrow them in Setup → Settings → Security."
             ),
         )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Security updates or a needed reboot
+
+
+async def test_host_security_updates_and_reboot(
+    hass: HomeAssistant,
+    apt_world: AptWorld,
+    monkeypatch: pytest.MonkeyPatch,
+    notifications: Notifications,
+) -> None:
+    use_world(monkeypatch, apt_world)
+    # The security update is installed already: nothing waits from the security archive.
+    await hass.async_add_executor_job(apt_world.install, apt_world.debs["sentinel-sec", "1.1"])
+    entry = await add_host_entry(hass, dict(LOCAL_DATA))
+    security = _entity_id(hass, "sensor", f"{entry.unique_id}-security_updates")
+    reboot = _entity_id(hass, "binary_sensor", f"{entry.unique_id}-reboot_required")
+    assert (_state(hass, security), _state(hass, reboot)) == ("0", "off")
+    await _use_blueprint(hass, "host_updates.yaml", {"host_sensors": [security, reboot]})
+
+    async def poll() -> None:
+        await entry.runtime_data.async_refresh()
+        await hass.async_block_till_done()
+
+    # dpkg goes back to the old version (as after restoring a backup): a security update waits.
+    await hass.async_add_executor_job(apt_world.install, apt_world.debs["sentinel-sec", "1.0"])
+    await poll()
+    assert _state(hass, security) == "1"
+
+    def ask_for_reboot() -> None:
+        (apt_world.root / "run" / "reboot-required").write_text("")
+        (apt_world.root / "run" / "reboot-required.pkgs").write_text("libc6\n")
+
+    await hass.async_add_executor_job(ask_for_reboot)
+    await poll()
+    assert _state(hass, reboot) == "on"
+    # Nothing new: no notification.
+    await poll()
+    assert notifications.messages() == [
+        (
+            f"{entry.title}: security updates",
+            f"{entry.title}: 1 security update waiting: sentinel-sec.",
+        ),
+        (f"{entry.title} needs a reboot", f"{entry.title} needs a reboot, for libc6."),
     ]

@@ -61,6 +61,21 @@ SPEC_KEYS: dict[str, dict[str, set[str]]] = {
     },
 }
 SPEC_KEYS["certificate_file"] = SPEC_KEYS["certificate"]
+SPEC_KEYS["host"] = {
+    "sensor": {
+        "pending_updates",
+        "security_updates",
+        "package_lists_updated",
+        "last_automatic_update",
+        "operating_system",
+    },
+    "binary_sensor": {
+        "reboot_required",
+        "automatic_updates_off",
+        "ssh_password_login",
+        "ssh_root_login",
+    },
+}
 
 # The devices `scripts/develop` creates (read from a running demo), and the kind of each. Entity
 # IDs are "{device name} {entity name}" slugified, "_2" added to the second of the same name.
@@ -82,6 +97,7 @@ DEMO_DEVICES = {
     "Music": "duplicati",
     "certbot (local)": "certbot",
     "certbot.demo": "certbot",
+    "Host (local)": "host",
 }
 
 # Home Assistant's own cards, entity rows and heading badges: nothing to install.
@@ -228,6 +244,9 @@ def test_dashboard_entities_are_spec_keys_of_demo_devices() -> None:
         "last_renewal",
         "last_renewal_result",
         "renew",
+        "pending_updates",
+        "security_updates",
+        "reboot_required",
     }
     # Every Duplicati job of the demo has its "Back up now" button.
     buttons = {device for device, key in found.values() if key == "start_backup"}

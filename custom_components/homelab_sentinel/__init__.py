@@ -17,6 +17,7 @@ from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
 from .duplicati.coordinator import DuplicatiCoordinator
 from .fail2ban.coordinator import Fail2banCoordinator
+from .host.coordinator import HostCoordinator
 from .repairs_support import async_delete_entry_issues
 from .services import async_setup_services
 
@@ -29,6 +30,7 @@ COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.DUPLICATI: DuplicatiCoordinator,
     Kind.DOMOTICZ: DomoticzCoordinator,
     Kind.CERTBOT: CertbotCoordinator,
+    Kind.HOST: HostCoordinator,
 }
 
 

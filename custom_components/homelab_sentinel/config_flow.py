@@ -31,6 +31,7 @@ from .const import (
 from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
+from .host.flow import HostFlowMixin
 
 
 def _seconds(minimum: int) -> selector.NumberSelector:
@@ -68,6 +69,7 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
     Kind.DUPLICATI: {CONF_MAX_AGE_HOURS: (DEFAULT_MAX_AGE_HOURS, _hours())},
     Kind.DOMOTICZ: {},
     Kind.CERTBOT: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.HOST: {},
 }
 _MINIMUM_SCAN_INTERVAL = 10
 
@@ -90,6 +92,7 @@ class HomelabSentinelConfigFlow(
     DuplicatiFlowMixin,
     DomoticzFlowMixin,
     CertbotFlowMixin,
+    HostFlowMixin,
     domain=DOMAIN,
 ):
     """Add one monitored thing per entry."""

@@ -43,6 +43,7 @@ class Kind(StrEnum):
     DUPLICATI = "duplicati"
     DOMOTICZ = "domoticz"
     CERTBOT = "certbot"
+    HOST = "host"
 
 
 DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {
@@ -52,4 +53,5 @@ DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {
     Kind.DUPLICATI: timedelta(minutes=5),
     Kind.DOMOTICZ: timedelta(minutes=5),
     Kind.CERTBOT: timedelta(hours=6),
+    Kind.HOST: timedelta(hours=1),
 }

@@ -21,7 +21,7 @@ import probatio
 
 from .const import CONF_HOST_KEY, CONF_PRIVATE_KEY, CONF_TRANSPORT, CONF_USE_SUDO
 from .flow_support import FlowError, SentinelFlowBase, ValidatedEntry
-from .ssh_support import TRANSPORT_SSH, command_error_key
+from .ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH, command_error_key
 from .transport import (
     CommandError,
     HostKey,
@@ -31,6 +31,18 @@ from .transport import (
 )
 
 TEXT = selector.TextSelector()
+# The first step of a kind that runs here or over SSH: which of the two.
+TRANSPORT_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_TRANSPORT, default=TRANSPORT_LOCAL): selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=[TRANSPORT_LOCAL, TRANSPORT_SSH],
+                translation_key=CONF_TRANSPORT,
+                mode=selector.SelectSelectorMode.LIST,
+            )
+        )
+    }
+)
 _PASSWORD = selector.TextSelector(
     selector.TextSelectorConfig(
         type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"

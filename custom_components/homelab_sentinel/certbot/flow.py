@@ -23,7 +23,14 @@ from ..const import (
     Kind,
 )
 from ..flow_support import FlowError, ValidatedEntry
-from ..ssh_flow import SSH_FIELDS, TEXT, DetailedFlowError, SshFlowMixin, SshSteps
+from ..ssh_flow import (
+    SSH_FIELDS,
+    TEXT,
+    TRANSPORT_SCHEMA,
+    DetailedFlowError,
+    SshFlowMixin,
+    SshSteps,
+)
 from ..ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH
 from ..transport import CommandError, HostKey
 from .client import (
@@ -37,18 +44,6 @@ from .client import (
     validate_config_dir,
 )
 from .coordinator import command_lock, error_key, make_client
-
-TRANSPORT_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(CONF_TRANSPORT, default=TRANSPORT_LOCAL): selector.SelectSelector(
-            selector.SelectSelectorConfig(
-                options=[TRANSPORT_LOCAL, TRANSPORT_SSH],
-                translation_key=CONF_TRANSPORT,
-                mode=selector.SelectSelectorMode.LIST,
-            )
-        )
-    }
-)
 
 _CERTBOT_FIELDS = {
     probatio.Required(CONF_CERTBOT_COMMAND, default=DEFAULT_COMMAND): TEXT,
