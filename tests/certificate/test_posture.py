@@ -178,7 +178,13 @@ async def test_hsts(nginx: Nginx, tls_extra: str, root: str, expected: HstsPolic
 
 
 async def test_hsts_of_a_server_that_is_not_http(servers: Servers, trusted_leaf: Issued) -> None:
-    port = await servers.tls(trusted_leaf)
+    async def mqtt_like(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"\x20\x02\x00\x00\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    port = await servers.start(mqtt_like, servers.context(trusted_leaf))
     closed = free_port()
     assert (
         await probe_hsts("127.0.0.1", port, server_name="service.test", timeout_seconds=0.5) is None

@@ -210,6 +210,12 @@ async def _accepts(
     return True
 
 
+def _mark_retrieved(task: asyncio.Task[bool]) -> None:
+    """Outcomes are read after the wait, or not at all when the probe is given up."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def probe_protocols(
     host: str,
     port: int,
@@ -229,9 +235,14 @@ async def probe_protocols(
         for protocol, context in _PINNED_CONTEXTS.items()
         if context is not None
     }
-    _, pending = await asyncio.wait(tasks.values(), timeout=timeout_seconds)
-    for task in pending:
-        task.cancel()
+    for task in tasks.values():
+        task.add_done_callback(_mark_retrieved)
+    try:
+        _, pending = await asyncio.wait(tasks.values(), timeout=timeout_seconds)
+    finally:
+        # Also when this probe is itself cancelled, none of its handshakes outlives it.
+        for task in tasks.values():
+            task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     accepted: list[TLSProtocol] = []
     for protocol, task in tasks.items():
