@@ -94,12 +94,15 @@ http {{
 """
 
     async def start(self, site: Site) -> None:
-        """Start nginx with the site on a fresh loopback address; waits until it listens."""
+        """Start nginx with the site; waits until it listens.
+
+        The first start picks a loopback address of its own; a restart keeps it, as a reload would.
+        """
         await self.stop()
         self.directory.mkdir(parents=True, exist_ok=True)
         certfile, keyfile = self.issued.write(self.directory, "site")
         for _attempt in range(5):
-            self.address = random_loopback()
+            self.address = self.address or random_loopback()
             config = self.directory / "nginx.conf"
             config.write_text(self._config(site, certfile, keyfile))
             self._process = await asyncio.create_subprocess_exec(
@@ -109,6 +112,7 @@ http {{
             if await self._listening():
                 return
             await self.stop()
+            self.address = ""
         pytest.fail("nginx did not start")
 
     async def _listening(self) -> bool:

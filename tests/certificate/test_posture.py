@@ -15,6 +15,7 @@ from custom_components.homelab_sentinel.certificate.posture import (
     ProtocolSupport,
     TLSProtocol,
     Untested,
+    judge_plain_http,
     parse_hsts,
     parse_response_head,
     probe_hsts,
@@ -315,3 +316,27 @@ def test_parse_response_head_keeps_the_first_field() -> None:
     assert head.status == 301
     assert head.first("location") == "https://a.test/"
     assert head.first("strict-transport-security") is None
+
+
+def test_a_redirect_to_an_unparsable_location_is_a_problem() -> None:
+    head = parse_response_head(b"HTTP/1.1 301 Moved\r\nLocation: https://[service.test/\r\n\r\n")
+    assert judge_plain_http(head) == PlainHttp(301, "https://[service.test/", problem=True)
+    head = parse_response_head(b"HTTP/1.1 301 Moved\r\nLocation: /login\r\n\r\n")
+    assert judge_plain_http(head).problem
+
+
+def test_an_endpoint_that_refuses_every_version() -> None:
+    support = ProtocolSupport(accepted=(), untested={})
+    assert support.lowest is None
+    assert support.reason is None
+    assert support.legacy is False
+
+
+async def test_protocols_when_starttls_is_refused(servers: Servers, trusted_leaf: Issued) -> None:
+    context = servers.context(trusted_leaf)
+    port = await servers.start(_mail_server(servers, context, StartTLS.SMTP, offer=False))
+    support = await probe_protocols(
+        "127.0.0.1", port, server_name="service.test", starttls=StartTLS.SMTP, timeout_seconds=2
+    )
+    assert support.accepted == ()
+    assert set(support.untested.values()) == {Untested.NO_ANSWER}

@@ -270,6 +270,7 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
                 timeout_seconds=DEFAULT_TIMEOUT,
             )
         )
+        chain: list[x509.Certificate] | None = None
         try:
             chain = await fetch_chain(
                 host,
@@ -278,11 +279,11 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
                 starttls=StartTLS(data.get(CONF_STARTTLS, StartTLS.NONE)),
             )
         except CertificateError as err:
-            posture.cancel()
             raise _update_failed(err, placeholders) from err
-        except BaseException:
-            posture.cancel()
-            raise
+        finally:
+            if chain is None:
+                # Nothing to report on an endpoint whose certificate cannot be read.
+                posture.cancel()
         now = dt_util.utcnow()
         report = assess_chain(chain, self._store, server_name, now)
         status = self._status(report, now)

@@ -292,7 +292,7 @@ def parse_hsts(value: str) -> HstsPolicy | None:
     """
     directives: dict[str, str | None] = {}
     position = 0
-    while position <= len(value):
+    while True:
         while position < len(value) and value[position] in " \t":
             position += 1
         if position == len(value):
