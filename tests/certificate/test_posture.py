@@ -73,15 +73,23 @@ async def test_protocol_versions(
     assert support.legacy_accepted == tuple(p for p in accepted if p in (T10, T11))
 
 
-async def test_protocol_versions_over_starttls(servers: Servers, trusted_leaf: Issued) -> None:
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_protocol_versions_over_starttls(
+    servers: Servers, trusted_leaf: Issued, legacy: bool
+) -> None:
     context = servers.context(trusted_leaf)
+    if legacy:
+        # An old mail server: TLS 1.0 and 1.1 with the security level they need.
+        with pytest.warns(DeprecationWarning, match="TLSv1"):
+            context.minimum_version = ssl.TLSVersion.TLSv1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
     port = await servers.start(_mail_server(servers, context, StartTLS.SMTP))
     support = await probe_protocols(
         "127.0.0.1", port, server_name="service.test", starttls=StartTLS.SMTP, timeout_seconds=5
     )
-    # Python's own server context refuses TLS 1.0 and 1.1, as OpenSSL 3 does by default.
-    assert support.accepted == (T12, T13)
-    assert support.legacy is False
+    # By default, Python's server context refuses TLS 1.0 and 1.1, as OpenSSL 3 does.
+    assert support.accepted == ((T10, T11, T12, T13) if legacy else (T12, T13))
+    assert support.legacy is legacy
 
 
 async def test_a_version_the_local_library_cannot_offer_is_unknown(
