@@ -348,3 +348,37 @@ async def test_protocols_when_starttls_is_refused(servers: Servers, trusted_leaf
     )
     assert support.accepted == ()
     assert set(support.untested.values()) == {Untested.NO_ANSWER}
+
+
+@pytest.mark.parametrize(
+    ("name", "port", "expected"),
+    [
+        ("service.test", 443, "service.test"),
+        ("service.test", 8443, "service.test:8443"),
+        ("bücher.test", 80, "xn--bcher-kva.test"),
+        ("::1", 443, "[::1]"),
+        ("[::1]", 8443, "[::1]:8443"),
+    ],
+)
+def test_host_header(name: str, port: int, expected: str) -> None:
+    assert posture._host_header(name, port, 443 if port != 80 else 80) == expected
+
+
+@pytest.mark.parametrize("name", ["evil.test\r\nX-Injected: 1", "a b", "[::g]"])
+async def test_a_name_that_cannot_be_a_host_header_is_never_sent(
+    servers: Servers, trusted_leaf: Issued, name: str
+) -> None:
+    requests: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.read(100))
+        writer.close()
+
+    tls_port = await servers.start(record, servers.context(trusted_leaf))
+    plain_port = await servers.start(record)
+    assert await probe_hsts("127.0.0.1", tls_port, server_name=name, timeout_seconds=1) is None
+    found = await probe_plain_http(
+        "127.0.0.1", server_name=name, timeout_seconds=1, port=plain_port
+    )
+    assert found is None
+    assert requests == []

@@ -25,10 +25,13 @@ MAX_HEADER_BYTES = 16 * 1024
 # A Location kept as an attribute is cut here; only its scheme and host are judged.
 MAX_LOCATION_CHARS = 512
 _HTTP_PORT = 80
+# Time for port 80 to accept a connection; a dropped SYN means closed.
+CONNECT_TIMEOUT = 3.0
 _USER_AGENT = "homelab-sentinel"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]+")
 _STATUS_LINE = re.compile(r"HTTP/1\.[01] ([0-9]{3})(?: .*)?")
 
 
@@ -372,7 +375,13 @@ async def _request_head(open_connection: _Opener, host_header: str) -> ResponseH
 
 
 def _host_header(name: str, port: int, default_port: int) -> str:
-    host = f"[{name}]" if ":" in name else name
+    """The Host header for the server name; ValueError for a name that cannot be one."""
+    if ":" in name:
+        host = f"[{ipaddress.ip_address(name.strip('[]'))}]"
+    else:
+        host = name.encode("idna").decode("ascii")
+        if not _HOST_NAME.fullmatch(host):
+            raise ValueError("not a host name")
     return host if port == default_port else f"{host}:{port}"
 
 
@@ -394,7 +403,7 @@ async def probe_hsts(
     try:
         async with asyncio.timeout(timeout_seconds):
             head = await _request_head(open_tls, _host_header(server_name, port, 443))
-    except TimeoutError, _ClosedError, _NoAnswerError:
+    except TimeoutError, ValueError, _ClosedError, _NoAnswerError:
         return None
     header = head.first("strict-transport-security")
     return (parse_hsts(header) if header is not None else None) or HstsPolicy(max_age=0)
@@ -426,9 +435,11 @@ async def probe_plain_http(
     """
 
     async def open_plain() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(
-            host, port, limit=MAX_HEADER_BYTES, happy_eyeballs_delay=0.25
-        )
+        # A firewall that drops port 80 must not hold the poll for the whole budget.
+        async with asyncio.timeout(min(timeout_seconds, CONNECT_TIMEOUT)):
+            return await asyncio.open_connection(
+                host, port, limit=MAX_HEADER_BYTES, happy_eyeballs_delay=0.25
+            )
 
     closed = PlainHttp(status=None, location=None, problem=False)
     try:
@@ -436,7 +447,7 @@ async def probe_plain_http(
             head = await _request_head(open_plain, _host_header(server_name, port, _HTTP_PORT))
     except TimeoutError, _ClosedError:
         return closed
-    except _NoAnswerError:
+    except ValueError, _NoAnswerError:
         return None
     return judge_plain_http(head)
 
