@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.json import json_bytes
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -121,8 +122,11 @@ async def test_legacy_site_without_hsts_serving_plain_http_then_fixed(
     assert issue_registry.async_get_issue(DOMAIN, f"{entry.entry_id}_legacy_tls") is None
     assert issue_registry.async_get_issue(DOMAIN, f"{entry.entry_id}_plain_http") is None
 
-    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
-    assert json.loads(json.dumps(diagnostics, default=str))
+    # As the download serializes it.
+    diagnostics = json.loads(json_bytes(await async_get_config_entry_diagnostics(hass, entry)))
+    found = diagnostics["data"]["subjects"][""]["posture"]
+    assert found["protocols"] == {"accepted": ["tls1_2", "tls1_3"], "untested": {}}
+    assert found["hsts"] == {"max_age": 31536000, "include_subdomains": True, "preload": False}
 
 
 async def test_tls13_only_and_port_80_closed(
@@ -226,10 +230,14 @@ async def test_a_version_this_machine_cannot_offer_leaves_the_lowest_unknown(
 ) -> None:
     monkeypatch.setitem(posture._PINNED_CONTEXTS, TLSProtocol.TLS1_0, None)
     await nginx.start(Site(protocols=MODERN))
-    await _setup(hass, nginx.address, 443, ca_bundle)
+    entry = await _setup(hass, nginx.address, 443, ca_bundle)
     state, attributes = _state(hass, "sensor.proxy_lowest_tls_version")
     assert state == "unknown"
     assert attributes["accepted"] == ["tls1_2", "tls1_3"]
     assert attributes["reason"] == "not_offered_locally"
     # Whether TLS 1.0 is accepted cannot be told, so neither can "legacy".
     assert _state(hass, "binary_sensor.proxy_legacy_tls")[0] == "unknown"
+    diagnostics = json.loads(json_bytes(await async_get_config_entry_diagnostics(hass, entry)))
+    assert diagnostics["data"]["subjects"][""]["posture"]["protocols"]["untested"] == {
+        "tls1_0": "not_offered_locally"
+    }
