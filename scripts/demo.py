@@ -22,6 +22,7 @@ import ssl
 import subprocess
 import sys
 from typing import Any
+import warnings
 
 import aiohttp
 
@@ -80,6 +81,35 @@ def _smtp_with_starttls(context: ssl.SSLContext) -> Handler:
     return handler
 
 
+def _https_site(context: ssl.SSLContext, hsts: str | None) -> Handler:
+    """A tiny web site behind TLS; the handshake runs here so that refused versions stay quiet."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            await writer.start_tls(context)
+            request = await reader.readuntil(b"\r\n\r\n")
+            body = b"<h1>Homelab demo</h1>\n"
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+            if hsts:
+                head += f"Strict-Transport-Security: {hsts}\r\n"
+            writer.write(head.encode() + b"\r\n")
+            if not request.startswith(b"HEAD"):
+                writer.write(body)
+            await writer.drain()
+        writer.transport.abort()
+
+    return handler
+
+
+def _legacy(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Also accept TLS 1.0 and 1.1, as an old appliance does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
 class CertificateTargets:
     """TLS servers on loopback and a Let's Encrypt-like directory, signed by a demo CA."""
 
@@ -106,9 +136,14 @@ class CertificateTargets:
         )
         nas = make_leaf(["nas.demo"], issuer=None, not_after=now + timedelta(days=200))
         mail = make_leaf(["mail.demo"], issuer=intermediate, not_after=now + timedelta(days=70))
+        # The proxy sends HSTS; the NAS, an old appliance, accepts TLS 1.0 and sends none.
+        proxy_site = _https_site(
+            self._context(proxy, "proxy"), "max-age=31536000; includeSubDomains"
+        )
+        nas_site = _https_site(_legacy(self._context(nas, "nas")), None)
         handlers: list[tuple[int, Handler, ssl.SSLContext | None]] = [
-            (8443, _drain, self._context(proxy, "proxy")),
-            (8444, _drain, self._context(nas, "nas")),
+            (8443, proxy_site, None),
+            (8444, nas_site, None),
             (8587, _smtp_with_starttls(self._context(mail, "mail")), None),
         ]
         for port, handler, context in handlers:

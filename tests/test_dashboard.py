@@ -60,7 +60,12 @@ SPEC_KEYS: dict[str, dict[str, set[str]]] = {
         "button": {"renew"},
     },
 }
-SPEC_KEYS["certificate_file"] = SPEC_KEYS["certificate"]
+SPEC_KEYS["certificate_file"] = {
+    platform: set(keys) for platform, keys in SPEC_KEYS["certificate"].items()
+}
+# What a TLS endpoint offers besides its certificate; files have none of it.
+SPEC_KEYS["certificate"]["sensor"] |= {"lowest_tls_version", "hsts_max_age"}
+SPEC_KEYS["certificate"]["binary_sensor"] |= {"legacy_tls", "plain_http"}
 SPEC_KEYS["host"] = {
     "sensor": {
         "pending_updates",
@@ -241,6 +246,10 @@ def test_dashboard_entities_are_spec_keys_of_demo_devices() -> None:
         "access",
         "login",
         "unprotected",
+        "lowest_tls_version",
+        "hsts_max_age",
+        "legacy_tls",
+        "plain_http",
         "last_renewal",
         "last_renewal_result",
         "renew",

@@ -19,9 +19,11 @@ import probatio
 from .certbot.flow import CertbotFlowMixin
 from .certificate.flow import CertificateFlowMixin
 from .const import (
+    CONF_CHECK_PLAIN_HTTP,
     CONF_KIND,
     CONF_MAX_AGE_HOURS,
     CONF_WARNING_DAYS,
+    DEFAULT_CHECK_PLAIN_HTTP,
     DEFAULT_MAX_AGE_HOURS,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_WARNING_DAYS,
@@ -63,7 +65,10 @@ def _hours() -> selector.NumberSelector:
 
 # Thresholds each kind offers beside the scan interval, with their defaults.
 _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
-    Kind.CERTIFICATE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.CERTIFICATE: {
+        CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days()),
+        CONF_CHECK_PLAIN_HTTP: (DEFAULT_CHECK_PLAIN_HTTP, selector.BooleanSelector()),
+    },
     Kind.CERTIFICATE_FILE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
     Kind.FAIL2BAN: {},
     Kind.DUPLICATI: {CONF_MAX_AGE_HOURS: (DEFAULT_MAX_AGE_HOURS, _hours())},
@@ -132,7 +137,10 @@ class SentinelOptionsFlow(OptionsFlowWithReload):
         """Show and store the options."""
         if user_input is not None:
             return self.async_create_entry(
-                data={key: int(value) for key, value in user_input.items()}
+                data={
+                    key: value if isinstance(value, bool) else int(value)
+                    for key, value in user_input.items()
+                }
             )
         schema = options_schema(Kind(self.config_entry.data[CONF_KIND]))
         return self.async_show_form(

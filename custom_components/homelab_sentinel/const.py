@@ -16,6 +16,7 @@ CONF_STARTTLS: Final = "starttls"
 CONF_CA_FILE: Final = "ca_file"
 CONF_WARNING_DAYS: Final = "warning_days"
 CONF_MAX_AGE_HOURS: Final = "max_age_hours"
+CONF_CHECK_PLAIN_HTTP: Final = "check_plain_http"
 CONF_SOURCE: Final = "source"
 CONF_AUTH_METHOD: Final = "auth_method"
 CONF_SIGNIN_STATE: Final = "signin_state"
@@ -30,6 +31,7 @@ CONF_HOST_KEY: Final = "host_key"
 
 DEFAULT_WARNING_DAYS: Final = 14
 DEFAULT_MAX_AGE_HOURS: Final = 36
+DEFAULT_CHECK_PLAIN_HTTP: Final = True
 # How many checks run at once across all entries, so that 50 entries do not open 50 sockets at once.
 MAX_CONCURRENT_CHECKS: Final = 16
 
