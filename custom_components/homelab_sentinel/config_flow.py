@@ -21,9 +21,11 @@ from .certificate.flow import CertificateFlowMixin
 from .const import (
     CONF_KIND,
     CONF_MAX_AGE_HOURS,
+    CONF_TOKEN_MAX_AGE_DAYS,
     CONF_WARNING_DAYS,
     DEFAULT_MAX_AGE_HOURS,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_TOKEN_MAX_AGE_DAYS,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
     Kind,
@@ -31,6 +33,7 @@ from .const import (
 from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
+from .home_assistant.flow import HomeAssistantFlowMixin
 
 
 def _seconds(minimum: int) -> selector.NumberSelector:
@@ -68,6 +71,16 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
     Kind.DUPLICATI: {CONF_MAX_AGE_HOURS: (DEFAULT_MAX_AGE_HOURS, _hours())},
     Kind.DOMOTICZ: {},
     Kind.CERTBOT: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.HOME_ASSISTANT: {
+        CONF_TOKEN_MAX_AGE_DAYS: (
+            DEFAULT_TOKEN_MAX_AGE_DAYS,
+            selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=1, max=3650, unit_of_measurement="d", mode=selector.NumberSelectorMode.BOX
+                )
+            ),
+        )
+    },
 }
 _MINIMUM_SCAN_INTERVAL = 10
 
@@ -90,6 +103,7 @@ class HomelabSentinelConfigFlow(
     DuplicatiFlowMixin,
     DomoticzFlowMixin,
     CertbotFlowMixin,
+    HomeAssistantFlowMixin,
     domain=DOMAIN,
 ):
     """Add one monitored thing per entry."""
