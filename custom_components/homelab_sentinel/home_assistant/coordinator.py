@@ -29,10 +29,7 @@ from homeassistant.components.http.ban import (
 )
 from homeassistant.components.http.config import DATA_STORE, ActiveConfigType
 from homeassistant.components.http.const import (
-    CONF_IP_BAN_ENABLED,
     CONF_LOGIN_ATTEMPTS_THRESHOLD,
-    CONF_SSL_CERTIFICATE,
-    CONF_TRUSTED_PROXIES,
     CONF_USE_X_FORWARDED_FOR,
     NO_LOGIN_ATTEMPT_THRESHOLD,
 )
@@ -52,13 +49,13 @@ from . import privileges
 from .bans import Ban, BansFileError, BanTracker, read_bans
 from .entities import HOME_ASSISTANT_DESCRIPTIONS
 from .logins import FailedLoginSummary, FailedLoginWindow, address_in_notification
-from .networks import Network, contains_public_address
+from .networks import contains_public_address
 from .secrets_scan import ConfigurationError, ConfigurationScanner
 
 CORE_INSTALLATION: Final = "Home Assistant Core"
 # Backup agents that keep their backups on this machine.
 _ON_MACHINE_AGENTS: Final = frozenset({"backup.local", "hassio.local"})
-_PASSWORD_PROVIDERS: Final = frozenset({"homeassistant", "command_line", "legacy_api_password"})
+_PASSWORD_PROVIDERS: Final = frozenset({"homeassistant", "command_line"})
 _LOCAL_SUFFIXES: Final = (
     ".local",
     ".lan",
@@ -156,34 +153,30 @@ class HomeAssistantData:
 
 
 def read_http_settings(hass: HomeAssistant) -> HttpSettings:
-    """The HTTP settings in force: the running server's, and the stored slot it started with."""
-    slot: Mapping[str, Any] = {}
-    if (store := hass.data.get(DATA_STORE)) is not None:
-        if store.active_config_type is ActiveConfigType.PENDING and store.pending is not None:
-            slot = store.pending
-        elif store.active_config_type is ActiveConfigType.STABLE:
-            slot = store.stable
-        else:
-            slot = store.default
-    threshold = int(slot.get(CONF_LOGIN_ATTEMPTS_THRESHOLD, NO_LOGIN_ATTEMPT_THRESHOLD))
-    server = getattr(hass, "http", None)
-    if server is None:
-        proxies: list[Network] = [ip_network(p) for p in slot.get(CONF_TRUSTED_PROXIES) or []]
-        return HttpSettings(
-            ssl=bool(slot.get(CONF_SSL_CERTIFICATE)),
-            use_x_forwarded_for=bool(slot.get(CONF_USE_X_FORWARDED_FOR, False)),
-            trusted_proxies=tuple(str(proxy) for proxy in proxies),
-            ip_ban_enabled=bool(slot.get(CONF_IP_BAN_ENABLED, True)),
-            login_attempts_threshold=threshold,
-        )
+    """The HTTP settings in force: the running server's, and the stored slot it started with.
+
+    Home Assistant keeps a confirmed ("stable") and a trial ("pending") slot; the one the server
+    started with is in force, whatever was saved since or what configuration.yaml says.
+    """
+    store = hass.data[DATA_STORE]
+    slot: Mapping[str, Any]
+    if store.active_config_type is ActiveConfigType.PENDING and store.pending is not None:
+        slot = store.pending
+    elif store.active_config_type is ActiveConfigType.STABLE:
+        slot = store.stable
+    else:
+        slot = store.default
+    server = hass.http
     ban_enabled = KEY_BAN_MANAGER in server.app
     return HttpSettings(
         ssl=server.ssl_certificate is not None,
         use_x_forwarded_for=bool(slot.get(CONF_USE_X_FORWARDED_FOR, False)),
         trusted_proxies=tuple(str(proxy) for proxy in server.trusted_proxies),
         ip_ban_enabled=ban_enabled,
-        login_attempts_threshold=(
-            int(server.app[KEY_LOGIN_THRESHOLD]) if ban_enabled else threshold
+        login_attempts_threshold=int(
+            server.app[KEY_LOGIN_THRESHOLD]
+            if ban_enabled
+            else slot.get(CONF_LOGIN_ATTEMPTS_THRESHOLD, NO_LOGIN_ATTEMPT_THRESHOLD)
         ),
     )
 
@@ -385,9 +378,7 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         """Auth providers that let someone in without a password from where they should not."""
         found: list[str] = []
         for provider in self.hass.auth.auth_providers:
-            if provider.type == "legacy_api_password":
-                found.append("legacy_api_password")
-            elif provider.type == "trusted_networks":
+            if provider.type == "trusted_networks":
                 networks = provider.config.get("trusted_networks", [])
                 if provider.config.get("allow_bypass_login"):
                     found.append("trusted_networks: allow_bypass_login")
