@@ -85,7 +85,8 @@ async def add_entry(
     entry.add_to_hass(hass)
     if setup:
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        # Its first look for new bans follows once its entities exist.
+        await hass.async_block_till_done(wait_background_tasks=True)
     return entry
 
 

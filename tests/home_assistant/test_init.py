@@ -24,7 +24,6 @@ from homeassistant.util import dt as dt_util, package
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockModule,
-    async_fire_time_changed,
     mock_integration,
     mock_platform,
 )
@@ -313,8 +312,7 @@ async def test_long_lived_tokens(
     # A year and a minute: Grafana's token is old, even though it is used every day.
     freezer.move_to(start + timedelta(days=365, seconds=60))
     assert hass.auth.async_validate_access_token(grafana) is not None
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))
-    await hass.async_block_till_done()
+    await _poll(hass, entry)
     assert state(hass, "old_tokens").state == "1"
     assert state(hass, "old_tokens").attributes["tokens"][0]["client_name"] == "Grafana"
     assert issues(hass, entry)["ha_old_tokens"].translation_placeholders == {

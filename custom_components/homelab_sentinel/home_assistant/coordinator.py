@@ -33,6 +33,7 @@ from homeassistant.components.http.const import (
     CONF_USE_X_FORWARDED_FOR,
     NO_LOGIN_ATTEMPT_THRESHOLD,
 )
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_FRIENDLY_NAME, STATE_ON
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -224,6 +225,8 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         self._login_store = _login_store(hass)
         self._ban_store = _ban_store(hass)
         self._bans = BanTracker()
+        # New bans are only looked for once the event entity exists to report them.
+        self._entities_added = False
         self._scanner = ConfigurationScanner(Path(hass.config.config_dir))
 
     async def _async_setup(self) -> None:
@@ -234,6 +237,18 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         self.config_entry.async_on_unload(
             persistent_notification.async_register_callback(self.hass, self._notified)
         )
+        self.config_entry.async_on_unload(
+            self.config_entry.async_on_state_change(self._entry_state_changed)
+        )
+
+    @callback
+    def _entry_state_changed(self) -> None:
+        """Once the entities exist, look for the bans written while the entry was not loaded."""
+        if self.config_entry.state is ConfigEntryState.LOADED and not self._entities_added:
+            self._entities_added = True
+            self.config_entry.async_create_background_task(
+                self.hass, self.async_request_refresh(), name=f"{DOMAIN} bans since last look"
+            )
 
     async def async_shutdown(self) -> None:
         """Stop, and keep the failed logins counted so far."""
@@ -416,6 +431,8 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         except BansFileError as err:
             LOGGER.debug("%s not read: %s", IP_BANS_FILE, err)
             return None, str(err), ()
+        if not self._entities_added:
+            return tuple(bans), None, ()
         new, changed = self._bans.update(bans)
         if changed:
             await self._ban_store.async_save({"seen": sorted(self._bans.seen)})
