@@ -12,6 +12,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant import auth
 from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN, User
 from homeassistant.auth.providers.homeassistant import HassAuthProvider
+from homeassistant.components import persistent_notification
 from homeassistant.components.backup import async_get_manager as async_get_backup_manager
 from homeassistant.components.backup.agent import BackupAgent
 from homeassistant.components.backup.config import ScheduleRecurrence
@@ -31,6 +32,9 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
 from custom_components.homelab_sentinel.home_assistant import privileges
+from custom_components.homelab_sentinel.home_assistant.coordinator import (
+    HomeAssistantCoordinator,
+)
 
 from ..certificate.certs import make_leaf
 from .conftest import ENTITY_IDS, add_entry, issues, setup_http, state, write
@@ -223,6 +227,11 @@ async def test_settings_in_force_not_those_saved(hass: HomeAssistant, config_dir
     await _poll(hass, entry)
     assert state(hass, "login_banning_off").attributes["login_attempts_threshold"] == -1
     assert state(hass, "trusted_proxies_too_broad").state == "off"
+    assert state(hass, "remote_access_without_tls").attributes["behind_proxy"] is True
+    # In recovery mode, on the built-in defaults: no proxy.
+    store._active_config_type = store.active_config_type.DEFAULT
+    await _poll(hass, entry)
+    assert state(hass, "remote_access_without_tls").attributes["behind_proxy"] is False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,6 +603,28 @@ async def test_privileged_account_in_a_container(
     assert state(hass, "privileged_account").state == "off"
     assert state(hass, "privileged_account").attributes["reason"] == "not_applicable"
     assert "ha_privileged_account" not in issues(hass, entry)
+
+
+# ---------------------------------------------------------------------------------------------
+# A failed login before the first poll
+
+
+async def test_failure_before_first_poll(hass: HomeAssistant, config_dir: Path) -> None:
+    """A failure reported while the entry starts is counted, and shown by the first poll."""
+    await setup_http(hass)
+    entry = await add_entry(hass, setup=False)
+    coordinator = HomeAssistantCoordinator(hass, entry)  # type: ignore[arg-type]
+    await coordinator._async_setup()
+    persistent_notification.async_create(
+        hass,
+        "Login attempt or request with invalid authentication from x (203.0.113.5)."
+        " See the log for details.",
+        "Login attempt failed",
+        "http-login",
+    )
+    await coordinator.async_refresh()
+    assert coordinator.data.subjects[""].failed_logins.total == 1
+    await coordinator.async_shutdown()
 
 
 # ---------------------------------------------------------------------------------------------

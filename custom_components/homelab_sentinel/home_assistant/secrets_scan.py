@@ -119,7 +119,7 @@ def _scan_node(root: yaml.Node, scan: _FileScan) -> None:
                 (value, str(name.value) if isinstance(name, yaml.ScalarNode) else None)
                 for name, value in reversed(node.value)
             )
-        elif isinstance(node, yaml.SequenceNode):
+        else:  # a sequence: its items belong to the key that holds it
             stack.extend((item, key) for item in reversed(node.value))
 
 
