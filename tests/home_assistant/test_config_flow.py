@@ -56,6 +56,7 @@ async def test_reconfigure_and_options(hass: HomeAssistant, config_dir: Path) ->
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
+    assert result["data_schema"] is not None
     schema = {str(key): key for key in result["data_schema"].schema}
     assert schema["scan_interval"].default() == 3600
     assert schema["token_max_age_days"].default() == 365

@@ -613,7 +613,7 @@ async def test_failure_before_first_poll(hass: HomeAssistant, config_dir: Path) 
     """A failure reported while the entry starts is counted, and shown by the first poll."""
     await setup_http(hass)
     entry = await add_entry(hass, setup=False)
-    coordinator = HomeAssistantCoordinator(hass, entry)  # type: ignore[arg-type]
+    coordinator = HomeAssistantCoordinator(hass, entry)
     await coordinator._async_setup()
     persistent_notification.async_create(
         hass,
