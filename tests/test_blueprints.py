@@ -556,8 +556,10 @@ async def test_home_assistant_security(
     await hass.async_block_till_done()
     assert notifications.messages()[-1] == (
         "Home Assistant: Home Assistant Remote access without TLS",
-        "New problem: Home Assistant Remote access without TLS. Settings → Repairs says what to"
-        " change.",
+        (
+            "New problem: Home Assistant Remote access without TLS. Settings → Repairs says what"
+            " to change."
+        ),
     )
 
     # Reloaded: nothing is told again.
