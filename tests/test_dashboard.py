@@ -60,6 +60,27 @@ SPEC_KEYS: dict[str, dict[str, set[str]]] = {
         "button": {"renew"},
     },
 }
+SPEC_KEYS["home_assistant"] = {
+    "binary_sensor": {
+        "remote_access_without_tls",
+        "login_banning_off",
+        "trusted_proxies_too_broad",
+        "login_bypass",
+        "admin_without_mfa",
+        "backups_not_off_machine",
+        "privileged_account",
+    },
+    "sensor": {
+        "banned_addresses",
+        "failed_logins",
+        "users_without_mfa",
+        "long_lived_tokens",
+        "old_tokens",
+        "plaintext_secrets",
+        "pending_updates",
+    },
+    "event": {"ha_ban", "ha_login_failed"},
+}
 SPEC_KEYS["certificate_file"] = SPEC_KEYS["certificate"]
 
 # The devices `scripts/develop` creates (read from a running demo), and the kind of each. Entity
@@ -82,6 +103,7 @@ DEMO_DEVICES = {
     "Music": "duplicati",
     "certbot (local)": "certbot",
     "certbot.demo": "certbot",
+    "Home Assistant": "home_assistant",
 }
 
 # Home Assistant's own cards, entity rows and heading badges: nothing to install.
@@ -228,6 +250,11 @@ def test_dashboard_entities_are_spec_keys_of_demo_devices() -> None:
         "last_renewal",
         "last_renewal_result",
         "renew",
+        "failed_logins",
+        "login_banning_off",
+        "admin_without_mfa",
+        "plaintext_secrets",
+        "ha_ban",
     }
     # Every Duplicati job of the demo has its "Back up now" button.
     buttons = {device for device, key in found.values() if key == "start_backup"}
