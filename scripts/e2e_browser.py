@@ -71,7 +71,6 @@ SHOWN_WITH_VALUE = {
     "current_bans": "a fail2ban jail's current bans",
     "access": "Domoticz's access",
     "plaintext_secrets": "Home Assistant's secrets written inline",
-    "login_banning_off": "whether Home Assistant bans failed logins",
 }
 
 # Helpers for the page: the frontend is made of nested shadow roots, which querySelector and
