@@ -20,6 +20,7 @@ from homeassistant.components.http.config import DATA_STORE
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.json import json_dumps
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util, package
 import pytest
@@ -523,7 +524,7 @@ async def test_plaintext_secrets(
     assert "ha_plaintext_secrets" not in issues(hass, entry)
 
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
-    assert "packages/garage.yaml:3" in str(diagnostics)
+    assert "packages/garage.yaml:3" in json_dumps(diagnostics)
     everything = str(diagnostics) + str(hass.states.async_all()) + caplog.text
     everything += str([issue.translation_placeholders for issue in issues(hass, entry).values()])
     assert SECRET not in everything

@@ -153,8 +153,9 @@ class ConfigurationScanner:
     """Scans configuration.yaml and what it includes; unchanged files are not parsed again."""
 
     def __init__(self, config_dir: Path) -> None:
-        """Scan the configuration in config_dir."""
-        self.config_dir = config_dir.resolve()
+        """Scan the configuration in config_dir; nothing is read before the first scan."""
+        self._given_dir = config_dir
+        self.config_dir = config_dir
         self._cache: dict[Path, tuple[tuple[int, int, int], _FileScan]] = {}
 
     def _label(self, path: Path) -> str:
@@ -192,6 +193,7 @@ class ConfigurationScanner:
 
     def scan(self) -> SecretsReport:
         """Scan the whole tree (blocking); raises ConfigurationError for a broken file."""
+        self.config_dir = self._given_dir.resolve()
         locations: list[str] = []
         visited: set[Path] = set()
         pending: list[tuple[Path, str | None]] = [(self.config_dir / "configuration.yaml", None)]
