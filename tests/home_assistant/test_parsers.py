@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address, ip_network
 import os
 from pathlib import Path
+import random
+from typing import Any
 
 from homeassistant.util.network import is_local
 import pytest
@@ -183,15 +185,29 @@ def test_failed_login_window(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     assert summary.addresses[0].last_at == NOW
     assert window.expire(NOW) is False
-    assert window.expire(NOW + timedelta(hours=1, seconds=2)) is True
+    # A minute leaves the window once it has wholly passed 24 hours ago.
+    assert window.expire(NOW + timedelta(hours=1, seconds=59)) is False
+    assert window.expire(NOW + timedelta(hours=1, seconds=61)) is True
     assert window.summary().total == 2
+    assert window.summary().external == 1
 
     restored = FailedLoginWindow(is_local)
     restored.load(window.as_dict())
     assert restored.summary() == window.summary()
-    restored.load({"buckets": [["nonsense"], ["203.0.113.9", "x", 1, "now"]]})
+    stored = window.as_dict()["buckets"]
+    restored.load({"buckets": [["nonsense"], ["203.0.113.9", "x", 1, "now"], stored[0]]})
+    restored.load({"buckets": [["203.0.113.9", 1, 0, NOW.isoformat()]]})
     assert restored.summary() == window.summary()
+    # Every failure of an address gone: the address is gone.
+    restored.expire(NOW + timedelta(days=2))
+    assert restored.summary() == logins.FailedLoginSummary(0, 0, ())
     FailedLoginWindow(is_local).load(None)
+
+    # A failure reported late does not move the last one back.
+    late = FailedLoginWindow(is_local)
+    late.add(ip_address("203.0.113.5"), NOW)
+    late.add(ip_address("203.0.113.5"), NOW - timedelta(minutes=1))
+    assert late.summary().addresses[0].last_at == NOW
 
     # Whatever an attacker sends, the window stays bounded; the oldest minutes go first.
     monkeypatch.setattr(logins, "MAX_BUCKETS", 50)
@@ -202,6 +218,47 @@ def test_failed_login_window(monkeypatch: pytest.MonkeyPatch) -> None:
     assert summary.total == 50
     assert len(summary.addresses) == logins.MAX_LISTED_ADDRESSES
     assert summary.addresses[0].ip == "198.51.100.199"
+
+
+def test_failed_login_window_matches_a_recount(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The totals and busiest addresses, kept as failures come and go, are a full recount's."""
+    monkeypatch.setattr(logins, "MAX_BUCKETS", 300)
+    rng = random.Random(17)  # noqa: S311 - a reproducible sequence, not a secret
+    window = FailedLoginWindow(is_local)
+    failures: list[tuple[str, datetime]] = []
+    when = NOW
+    for step in range(3000):
+        when += timedelta(seconds=rng.choice((1, 5, 30, 600)))
+        address = rng.choice(
+            (
+                "203.0.113.5",
+                "192.168.1.2",
+                f"198.51.100.{rng.randint(0, 60)}",
+                f"10.0.{step // 256}.{step % 256}",
+            )
+        )
+        window.add(ip_address(address), when)
+        failures.append((address, when))
+        window.expire(when)
+        if step % 97:
+            continue
+        # The recount: failures of the minutes still held.
+        held = {(ip, minute) for ip, minute, _, _ in window.as_dict()["buckets"]}
+        kept = [(ip, at) for ip, at in failures if (ip, int(at.timestamp()) // 60) in held]
+        per_address: dict[str, list[Any]] = {}
+        for ip, at in kept:
+            entry = per_address.setdefault(ip, [0, at])
+            entry[0] += 1
+            entry[1] = max(entry[1], at)
+        expected = sorted(
+            per_address.items(), key=lambda item: (-item[1][0], -item[1][1].timestamp(), item[0])
+        )[: logins.MAX_LISTED_ADDRESSES]
+        summary = window.summary()
+        assert summary.total == len(kept)
+        assert summary.external == sum(1 for ip, _ in kept if not is_local(ip_address(ip)))
+        assert [(a.ip, a.count, a.last_at) for a in summary.addresses] == [
+            (ip, count, last) for ip, (count, last) in expected
+        ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+import heapq
 from ipaddress import IPv4Address, IPv6Address, ip_address
 import re
 from typing import Any
@@ -53,49 +54,98 @@ class FailedLoginSummary:
 
 
 class FailedLoginWindow:
-    """Failures per (address, minute) over the last 24 hours, oldest first."""
+    """Failures per (address, minute) over the last 24 hours, oldest minute first.
+
+    Totals per address are kept as failures come and go, so that counting one more failure, or
+    forgetting an old minute, costs the same however many addresses the window holds.
+    """
 
     def __init__(self, is_local: Callable[[IPv4Address | IPv6Address], bool]) -> None:
         """Judge addresses with is_local (Home Assistant's own notion of a local address)."""
         self._is_local = is_local
         # (address, minute) -> [count, time of the last failure]
         self._buckets: OrderedDict[tuple[str, int], list[Any]] = OrderedDict()
+        # address -> [count, time of the last failure, local, that time as a POSIX timestamp]
+        self._addresses: dict[str, list[Any]] = {}
+        self._total = 0
+        self._external = 0
+        # The busiest addresses, kept as failures come; rebuilt when one of them loses some.
+        self._top: list[str] = []
+        self._top_stale = False
 
     def add(self, address: IPv4Address | IPv6Address, when: datetime) -> None:
         """Count one failure."""
-        key = (str(address), int(when.timestamp()) // 60)
+        ip = str(address)
+        key = (ip, int(when.timestamp()) // 60)
         bucket = self._buckets.get(key)
         if bucket is None:
             self._buckets[key] = [1, when]
         else:
             bucket[0] += 1
             bucket[1] = max(bucket[1], when)
+        self._count(ip, 1, when)
         while len(self._buckets) > MAX_BUCKETS:
-            self._buckets.popitem(last=False)
+            self._forget(*self._buckets.popitem(last=False))
+
+    def _count(self, ip: str, count: int, when: datetime) -> None:
+        entry = self._addresses.get(ip)
+        if entry is None:
+            entry = self._addresses[ip] = [0, when, self._is_local(ip_address(ip)), 0.0]
+        entry[0] += count
+        if when >= entry[1]:
+            entry[1] = when
+            entry[3] = when.timestamp()
+        self._total += count
+        if not entry[2]:
+            self._external += count
+        if self._top_stale:
+            return
+        if ip in self._top:
+            self._top.sort(key=self._rank)
+        elif len(self._top) < MAX_LISTED_ADDRESSES or self._rank(ip) < self._rank(self._top[-1]):
+            self._top.append(ip)
+            self._top.sort(key=self._rank)
+            del self._top[MAX_LISTED_ADDRESSES:]
+
+    def _rank(self, ip: str) -> tuple[int, float, str]:
+        """Most failures first, then the most recent, then by address."""
+        count, _, _, last = self._addresses[ip]
+        return (-count, -last, ip)
+
+    def _forget(self, key: tuple[str, int], bucket: list[Any]) -> None:
+        ip = key[0]
+        entry = self._addresses[ip]
+        entry[0] -= bucket[0]
+        self._total -= bucket[0]
+        if not entry[2]:
+            self._external -= bucket[0]
+        if entry[0] <= 0:
+            del self._addresses[ip]
+        if ip in self._top:
+            self._top_stale = True
 
     def expire(self, now: datetime) -> bool:
-        """Forget the minutes whose last failure is 24 hours old; whether any was forgotten."""
-        cutoff = now - WINDOW
-        expired = [key for key, (_, last) in self._buckets.items() if last <= cutoff]
-        for key in expired:
-            del self._buckets[key]
-        return bool(expired)
+        """Forget the minutes that ended 24 hours ago or more; whether any was forgotten."""
+        cutoff = int((now - WINDOW).timestamp()) // 60
+        expired = False
+        while self._buckets:
+            key = next(iter(self._buckets))
+            if key[1] >= cutoff:
+                break
+            self._forget(key, self._buckets.pop(key))
+            expired = True
+        return expired
 
     def summary(self) -> FailedLoginSummary:
         """Counts over the window, the busiest addresses first."""
-        per_address: dict[str, list[Any]] = {}
-        for (ip, _), (count, last) in self._buckets.items():
-            entry = per_address.setdefault(ip, [0, last])
-            entry[0] += count
-            entry[1] = max(entry[1], last)
-        addresses = [
-            AddressFailures(ip, count, last, self._is_local(ip_address(ip)))
-            for ip, (count, last) in per_address.items()
-        ]
-        addresses.sort(key=lambda item: (-item.count, -item.last_at.timestamp(), item.ip))
-        total = sum(item.count for item in addresses)
-        external = sum(item.count for item in addresses if not item.local)
-        return FailedLoginSummary(total, external, tuple(addresses[:MAX_LISTED_ADDRESSES]))
+        if self._top_stale:
+            self._top = heapq.nsmallest(MAX_LISTED_ADDRESSES, self._addresses, key=self._rank)
+            self._top_stale = False
+        return FailedLoginSummary(
+            self._total,
+            self._external,
+            tuple(AddressFailures(ip, *self._addresses[ip][:3]) for ip in self._top),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """What a Store keeps."""
@@ -112,6 +162,10 @@ class FailedLoginWindow:
             try:
                 ip, minute, count, last = item
                 key = (str(ip_address(ip)), int(minute))
-                self._buckets[key] = [int(count), datetime.fromisoformat(last)]
+                failures, when = int(count), datetime.fromisoformat(last)
             except TypeError, ValueError:
                 continue
+            if key in self._buckets or failures < 1:
+                continue
+            self._buckets[key] = [failures, when]
+            self._count(key[0], failures, when)
