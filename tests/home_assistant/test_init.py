@@ -551,6 +551,7 @@ async def test_privileged_account_not_root(
     config_dir: Path,
     unprivileged_user: Any,
     monkeypatch: pytest.MonkeyPatch,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Home Assistant as another user: sudo really runs as that user, with and without rights."""
     monkeypatch.setattr(privileges, "effective_uid", lambda: unprivileged_user.uid)
@@ -565,28 +566,45 @@ async def test_privileged_account_not_root(
     assert state(hass, "privileged_account").attributes["reason"] is None
     assert "ha_privileged_account" not in issues(hass, entry)
 
+    async def next_day() -> None:
+        # sudo is asked once a day: every refusal is logged, and mailed to root by default.
+        freezer.tick(timedelta(hours=24))
+        await _poll(hass, entry)
+
     await hass.async_add_executor_job(
         unprivileged_user.sudoers.write_text, f"{unprivileged_user.name} ALL=(ALL) NOPASSWD: ALL\n"
     )
     await hass.async_add_executor_job(unprivileged_user.sudoers.chmod, 0o440)
     await _poll(hass, entry)
+    assert state(hass, "privileged_account").state == "off"
+    await next_day()
     assert state(hass, "privileged_account").state == "on"
     assert state(hass, "privileged_account").attributes["reason"] == "passwordless_sudo"
     assert issues(hass, entry)["ha_privileged_account"].translation_key == (
         "ha_privileged_account_passwordless_sudo"
     )
 
-    # No sudo at all; and a sudo that never answers, cut short.
+    # No sudo at all.
     monkeypatch.setattr(privileges, "SUDO_CHECK", ("/nonexistent/sudo", "-n", "true"))
-    await _poll(hass, entry)
+    await next_day()
     assert state(hass, "privileged_account").state == "off"
+
+
+async def test_sudo_that_does_not_answer(
+    hass: HomeAssistant, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sudo that never answers is cut short, and one that cannot run is no answer either."""
+    monkeypatch.setattr(privileges, "effective_uid", lambda: 65534)
     monkeypatch.setattr(privileges, "SUDO_CHECK", ("sleep", "30"))
     monkeypatch.setattr(privileges, "SUDO_TIMEOUT", 0.2)
-    await _poll(hass, entry)
+    await setup_http(hass)
+    entry = await add_entry(hass)
     assert state(hass, "privileged_account").state == STATE_UNKNOWN
     assert state(hass, "privileged_account").attributes["reason"] == "sudo_check_failed"
+    assert "ha_privileged_account" not in issues(hass, entry)
     monkeypatch.setattr(privileges, "SUDO_CHECK", ("/etc/hostname", "-n"))
-    await _poll(hass, entry)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert state(hass, "privileged_account").state == STATE_UNKNOWN
 
 

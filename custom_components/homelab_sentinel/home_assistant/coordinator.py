@@ -69,6 +69,7 @@ _LOCAL_SUFFIXES: Final = (
 # Failed logins are saved a few seconds after they arrive, so that a burst is one write.
 _SAVE_DELAY: Final = 5
 _STORE_VERSION: Final = 1
+_SUDO_RECHECK: Final = timedelta(hours=24)
 MAX_LISTED: Final = 20
 
 
@@ -228,6 +229,7 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         # New bans are only looked for once the event entity exists to report them.
         self._entities_added = False
         self._scanner = ConfigurationScanner(Path(hass.config.config_dir))
+        self._privileges: tuple[datetime, privileges.Privileges] | None = None
 
     async def _async_setup(self) -> None:
         self._logins.load(await self._login_store.async_load())
@@ -328,7 +330,7 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
             secrets = report.locations
         backup = self._read_backups()
         installation = str((await async_get_system_info(hass)).get("installation_type"))
-        account = await privileges.probe_privileges() if installation == CORE_INSTALLATION else None
+        account = await self._async_privileges(now) if installation == CORE_INSTALLATION else None
         bans, bans_error, new_bans = await self._async_read_bans()
         self._logins.expire(now)
         status = HomeAssistantStatus(
@@ -363,6 +365,16 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         )
         async_sync_issues(hass, self.config_entry, self._wanted_issues(status))
         return HomeAssistantData({"": status})
+
+    async def _async_privileges(self, now: datetime) -> privileges.Privileges:
+        """The account's privileges; sudo is asked once a day at most.
+
+        Each refused `sudo` is logged by the system, and by default mailed to root for a user
+        without sudo rights: an hourly question would flood both.
+        """
+        if self._privileges is None or now - self._privileges[0] >= _SUDO_RECHECK:
+            self._privileges = (now, await privileges.probe_privileges())
+        return self._privileges[1]
 
     async def _async_read_auth(
         self,
