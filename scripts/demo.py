@@ -424,6 +424,39 @@ def private_run_directory() -> bool:
     return True
 
 
+class HomeAssistantTarget:
+    """This Home Assistant itself, with a password written inline in an included package.
+
+    With the demo user (an administrator without MFA), no login banning and no automatic backups,
+    the entry shows several problems and their repairs.
+    """
+
+    PACKAGE = (
+        "# Written by scripts/demo.py for Homelab Sentinel's plain-text secrets check:\n"
+        "# a password written inline where `!secret` belongs. It only customizes an\n"
+        "# entity that does not exist.\n"
+        "homeassistant:\n"
+        "  customize:\n"
+        "    sensor.demo_guest_wifi:\n"
+        "      password: demo-guest-wifi\n"
+    )
+
+    def __init__(self, packages: Path) -> None:
+        self.packages = packages
+
+    def _write(self) -> None:
+        self.packages.mkdir(parents=True, exist_ok=True)
+        (self.packages / "guest_wifi.yaml").write_text(self.PACKAGE, encoding="utf-8")
+
+    async def start(self) -> list[DemoEntry]:
+        """Write the package; return the entry that watches Home Assistant."""
+        await asyncio.to_thread(self._write)
+        return [DemoEntry("home_assistant", {})]
+
+    async def stop(self) -> None:
+        """Nothing runs."""
+
+
 class HomeAssistantAPI:
     """Just enough of Home Assistant's onboarding, auth and config-flow APIs."""
 
@@ -580,6 +613,7 @@ async def main(*, private_run: bool) -> int:
         | DomoticzTarget
         | DuplicatiTarget
         | HostTarget
+        | HomeAssistantTarget
     ] = [
         CertificateTargets(config / "demo"),
         Fail2banTarget(config / "demo" / "fail2ban"),
@@ -587,6 +621,7 @@ async def main(*, private_run: bool) -> int:
         DomoticzTarget(),
         DuplicatiTarget(),
         host,
+        HomeAssistantTarget(config / "demo" / "packages"),
     ]
     entries = [entry for target in targets for entry in await target.start()]
     stop = asyncio.Event()
@@ -608,6 +643,7 @@ async def main(*, private_run: bool) -> int:
                     or entry.answers.get("path")
                     or entry.answers.get("url")
                     or entry.answers.get("transport")
+                    or "this instance"
                 )
                 print(f"demo: {entry.kind} {target}: {await api.add_entry(entry)}", flush=True)
             print(

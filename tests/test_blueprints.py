@@ -41,6 +41,13 @@ from .host.common import LOCAL_DATA, add_entry as add_host_entry, use_world
 from .host.conftest import AptWorld, apt_root, apt_world
 
 __all__ = ["apt_root", "apt_world"]
+from .home_assistant.conftest import (  # noqa: F401 - fixtures, imported
+    ENTITY_IDS,
+    add_entry as add_home_assistant_entry,
+    config_dir,
+    offline_reverse_dns,
+)
+from .home_assistant.test_logins import bad_token, http_client, wrong_password  # noqa: F401
 
 REPOSITORY = Path(__file__).parent.parent
 SOURCE = REPOSITORY / "blueprints" / "automation" / "homelab_sentinel"
@@ -51,6 +58,7 @@ NAMES = (
     "fail2ban_ban.yaml",
     "domoticz_unprotected.yaml",
     "host_updates.yaml",
+    "home_assistant_security.yaml",
 )
 NOTIFY_ENTITY = "notify.phone"
 # What a user puts in the blueprint's "Other actions": a notify action using its variables.
@@ -557,3 +565,55 @@ async def test_host_security_updates_and_reboot(
         ),
         (f"{entry.title} needs a reboot", f"{entry.title} needs a reboot, for libc6."),
     ]
+
+
+# Home Assistant's own security
+
+
+async def test_home_assistant_security(
+    hass: HomeAssistant,
+    http_client: Any,  # noqa: F811 - the fixture, imported
+    notifications: Notifications,
+) -> None:
+    entry = await add_home_assistant_entry(hass)
+    watched = [
+        ENTITY_IDS[key]
+        for key in ("ha_ban", "ha_login_failed", "login_banning_off", "remote_access_without_tls")
+    ]
+    await _use_blueprint(hass, "home_assistant_security.yaml", {"home_assistant_entities": watched})
+
+    # A local failure is left out; three from outside are told, and the ban they bring.
+    await wrong_password(http_client)
+    for _ in range(3):
+        await wrong_password(http_client, "203.0.113.5")
+    # The entry looked at the bans as it was set up: the next look, at once, finds the new one.
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    messages = notifications.messages()
+    assert (
+        messages[:3]
+        == [("Failed login from 203.0.113.5", "203.0.113.5 failed to log in to Home Assistant.")]
+        * 3
+    )
+    assert (
+        "Home Assistant banned 203.0.113.5",
+        "Home Assistant banned 203.0.113.5 after too many failed logins.",
+    ) in messages[3:]
+
+    # A new problem: the external URL becomes plain HTTP on the internet.
+    await hass.config.async_update(external_url="http://ha.example.com")
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert notifications.messages()[-1] == (
+        "Home Assistant: Home Assistant Remote access without TLS",
+        (
+            "New problem: Home Assistant Remote access without TLS. Settings → Repairs says what"
+            " to change."
+        ),
+    )
+
+    # Reloaded: nothing is told again.
+    count = len(notifications.messages())
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(notifications.messages()) == count

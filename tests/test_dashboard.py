@@ -81,6 +81,28 @@ SPEC_KEYS["host"] = {
         "ssh_root_login",
     },
 }
+SPEC_KEYS["home_assistant"] = {
+    "binary_sensor": {
+        "remote_access_without_tls",
+        "login_banning_off",
+        "trusted_proxies_too_broad",
+        "login_bypass",
+        "admin_without_mfa",
+        "backups_not_off_machine",
+        "privileged_account",
+    },
+    "sensor": {
+        "banned_addresses",
+        "failed_logins",
+        "users_without_mfa",
+        "long_lived_tokens",
+        "old_tokens",
+        "plaintext_secrets",
+        "pending_updates",
+    },
+    "event": {"ha_ban", "ha_login_failed"},
+}
+SPEC_KEYS["certificate_file"] = SPEC_KEYS["certificate"]
 
 # The devices `scripts/develop` creates (read from a running demo), and the kind of each. Entity
 # IDs are "{device name} {entity name}" slugified, "_2" added to the second of the same name.
@@ -103,6 +125,7 @@ DEMO_DEVICES = {
     "certbot (local)": "certbot",
     "certbot.demo": "certbot",
     "Host (local)": "host",
+    "Home Assistant": "home_assistant",
 }
 
 # Home Assistant's own cards, entity rows and heading badges: nothing to install.
@@ -256,6 +279,11 @@ def test_dashboard_entities_are_spec_keys_of_demo_devices() -> None:
         "pending_updates",
         "security_updates",
         "reboot_required",
+        "failed_logins",
+        "login_banning_off",
+        "admin_without_mfa",
+        "plaintext_secrets",
+        "ha_ban",
     }
     # Every Duplicati job of the demo has its "Back up now" button.
     buttons = {device for device, key in found.values() if key == "start_backup"}

@@ -17,6 +17,10 @@ from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
 from .duplicati.coordinator import DuplicatiCoordinator
 from .fail2ban.coordinator import Fail2banCoordinator
+from .home_assistant.coordinator import (
+    HomeAssistantCoordinator,
+    async_remove_stores as async_remove_home_assistant_stores,
+)
 from .host.coordinator import HostCoordinator
 from .repairs_support import async_delete_entry_issues
 from .services import async_setup_services
@@ -31,6 +35,7 @@ COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.DOMOTICZ: DomoticzCoordinator,
     Kind.CERTBOT: CertbotCoordinator,
     Kind.HOST: HostCoordinator,
+    Kind.HOME_ASSISTANT: HomeAssistantCoordinator,
 }
 
 
@@ -63,6 +68,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     async_delete_entry_issues(hass, entry)
     if entry.data.get(CONF_KIND) == Kind.CERTBOT:
         await async_remove_store(hass, entry)
+    if entry.data.get(CONF_KIND) == Kind.HOME_ASSISTANT:
+        await async_remove_home_assistant_stores(hass)
 
 
 async def async_remove_config_entry_device(

@@ -22,10 +22,12 @@ from .const import (
     CONF_CHECK_PLAIN_HTTP,
     CONF_KIND,
     CONF_MAX_AGE_HOURS,
+    CONF_TOKEN_MAX_AGE_DAYS,
     CONF_WARNING_DAYS,
     DEFAULT_CHECK_PLAIN_HTTP,
     DEFAULT_MAX_AGE_HOURS,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_TOKEN_MAX_AGE_DAYS,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
     Kind,
@@ -33,6 +35,7 @@ from .const import (
 from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
+from .home_assistant.flow import HomeAssistantFlowMixin
 from .host.flow import HostFlowMixin
 
 
@@ -75,6 +78,16 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
     Kind.DOMOTICZ: {},
     Kind.CERTBOT: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
     Kind.HOST: {},
+    Kind.HOME_ASSISTANT: {
+        CONF_TOKEN_MAX_AGE_DAYS: (
+            DEFAULT_TOKEN_MAX_AGE_DAYS,
+            selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=1, max=3650, unit_of_measurement="d", mode=selector.NumberSelectorMode.BOX
+                )
+            ),
+        )
+    },
 }
 _MINIMUM_SCAN_INTERVAL = 10
 
@@ -98,6 +111,7 @@ class HomelabSentinelConfigFlow(
     DomoticzFlowMixin,
     CertbotFlowMixin,
     HostFlowMixin,
+    HomeAssistantFlowMixin,
     domain=DOMAIN,
 ):
     """Add one monitored thing per entry."""

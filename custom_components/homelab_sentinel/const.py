@@ -28,10 +28,13 @@ CONF_ACME_SERVER: Final = "acme_server"
 CONF_PRIVATE_KEY: Final = "private_key"
 CONF_USE_SUDO: Final = "use_sudo"
 CONF_HOST_KEY: Final = "host_key"
+# home_assistant: how old a long-lived token may get before it counts as old.
+CONF_TOKEN_MAX_AGE_DAYS: Final = "token_max_age_days"  # noqa: S105 - an option name
 
 DEFAULT_WARNING_DAYS: Final = 14
 DEFAULT_MAX_AGE_HOURS: Final = 36
 DEFAULT_CHECK_PLAIN_HTTP: Final = True
+DEFAULT_TOKEN_MAX_AGE_DAYS: Final = 365
 # How many checks run at once across all entries, so that 50 entries do not open 50 sockets at once.
 MAX_CONCURRENT_CHECKS: Final = 16
 
@@ -46,6 +49,7 @@ class Kind(StrEnum):
     DOMOTICZ = "domoticz"
     CERTBOT = "certbot"
     HOST = "host"
+    HOME_ASSISTANT = "home_assistant"
 
 
 DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {
@@ -56,4 +60,5 @@ DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {
     Kind.DOMOTICZ: timedelta(minutes=5),
     Kind.CERTBOT: timedelta(hours=6),
     Kind.HOST: timedelta(hours=1),
+    Kind.HOME_ASSISTANT: timedelta(hours=1),
 }
