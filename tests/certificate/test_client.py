@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+import io
+import os
 from pathlib import Path
 import ssl
 
@@ -448,14 +450,14 @@ def test_unreadable_file_inside_a_directory_is_skipped(
     for name in ("good.test", "locked.test"):
         (live / name).mkdir(parents=True)
         (live / name / "fullchain.pem").write_bytes(make_leaf([name], issuer=test_ca).pem_chain())
-    original = Path.read_bytes
+    original = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if "locked.test" in str(self):
+    def open_file(path: str | os.PathLike[str], flags: int, *args: int) -> int:
+        if "locked.test" in str(path):
             raise PermissionError(13, "Permission denied")
-        return original(self)
+        return original(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_file)
     assert list(CertificateFileReader(live).read()) == ["good.test"]
 
 
@@ -472,9 +474,13 @@ def test_io_error_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     path = tmp_path / "cert.pem"
     path.write_text("x")
 
-    def broken(self: Path) -> bytes:
-        raise OSError(5, "Input/output error")
+    class Broken(io.FileIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(Path, "read_bytes", broken)
+    def fdopen(descriptor: int, mode: str) -> io.FileIO:
+        return Broken(descriptor, "r")
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
     with pytest.raises(CertificateFileError, match="Input/output error"):
         CertificateFileReader(path).read()
