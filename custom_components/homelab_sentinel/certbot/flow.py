@@ -20,11 +20,12 @@ from ..const import (
     CONF_CONFIG_DIR,
     CONF_KIND,
     CONF_TRANSPORT,
+    CONF_USE_SUDO,
     Kind,
 )
 from ..flow_support import FlowError, ValidatedEntry
 from ..ssh_flow import SSH_FIELDS, TEXT, DetailedFlowError, SshFlowMixin, SshSteps
-from ..ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH
+from ..ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH, make_runner
 from ..transport import CommandError, HostKey
 from .client import (
     DEFAULT_COMMAND,
@@ -32,6 +33,7 @@ from .client import (
     LETS_ENCRYPT_DIRECTORY,
     CertbotError,
     InvalidSettingError,
+    check_config_dir,
     parse_command,
     validate_acme_server,
     validate_config_dir,
@@ -84,6 +86,9 @@ async def _probe(
     """List the certificates once, as the coordinator will."""
     try:
         async with command_lock(hass, data):
+            await check_config_dir(
+                make_runner({**data, CONF_USE_SUDO: False}, host_key), data[CONF_CONFIG_DIR]
+            )
             await make_client(data, host_key).certificates()
     except CertbotError as err:
         raise DetailedFlowError(error_key(err), err.detail) from err

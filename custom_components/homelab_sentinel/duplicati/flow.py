@@ -28,6 +28,7 @@ from .exceptions import (
     DuplicatiError,
     DuplicatiHostnameError,
     DuplicatiInvalidTokenError,
+    DuplicatiResponseTooLargeError,
 )
 
 SERVER_SCHEMA = probatio.Schema(
@@ -89,6 +90,9 @@ async def validate_credentials(
                 on_signin_state=states.append,
             )
         else:
+            if secret is None and not stored.get(field):
+                # A blank field and nothing stored to keep: the form asks again.
+                raise FlowError("secret_required", field)
             secret = secret if secret is not None else str(stored[field])
             client = create_client(
                 hass,
@@ -113,6 +117,8 @@ async def validate_credentials(
         if isinstance(err.__cause__, aiohttp.ClientSSLError):
             raise FlowError("invalid_certificate") from err
         raise FlowError("cannot_connect") from err
+    except DuplicatiResponseTooLargeError as err:
+        raise FlowError("response_too_large") from err
     except DuplicatiError as err:
         raise FlowError("cannot_connect") from err
     finally:
