@@ -59,7 +59,7 @@ def _os_error(path: str | os.PathLike[str], err: OSError) -> UserFileError:
         return UserFileNotFoundError(f"{path} does not exist")
     if isinstance(err, PermissionError):
         return UserFilePermissionError(f"{path} may not be read by this user")
-    return UserFileError(f"{path} cannot be read: {err.strerror or type(err).__name__}")
+    return UserFileError(f"cannot open or read {path}: {err.strerror or type(err).__name__}")
 
 
 def resolve_path(path: str) -> str:

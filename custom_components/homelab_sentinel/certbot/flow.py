@@ -33,6 +33,7 @@ from .client import (
     LETS_ENCRYPT_DIRECTORY,
     CertbotError,
     InvalidSettingError,
+    NotCertbotDirectoryError,
     check_config_dir,
     parse_command,
     validate_acme_server,
@@ -90,6 +91,8 @@ async def _probe(
                 make_runner({**data, CONF_USE_SUDO: False}, host_key), data[CONF_CONFIG_DIR]
             )
             await make_client(data, host_key).certificates()
+    except NotCertbotDirectoryError as err:
+        raise FlowError(error_key(err), CONF_CONFIG_DIR) from err
     except CertbotError as err:
         raise DetailedFlowError(error_key(err), err.detail) from err
     except CommandError as err:
