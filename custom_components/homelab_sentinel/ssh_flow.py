@@ -231,10 +231,12 @@ class SshFlowMixin(SentinelFlowBase):
 
     def _ssh_reauth_form(self, steps: SshSteps, error: FlowError | None = None) -> ConfigFlowResult:
         entry = self._get_reauth_entry()
+        # An error on one of the kind's settings (not on this form) is shown for the whole form.
+        field = error.field if error and error.field in REAUTH_SCHEMA.schema else "base"
         return self.async_show_form(
             step_id=steps.reauth_step,
             data_schema=REAUTH_SCHEMA,
-            errors={error.field: error.error} if error else {},
+            errors={field: error.error} if error else {},
             description_placeholders={
                 "name": entry.title,
                 "host": entry.data[CONF_HOST],

@@ -168,18 +168,23 @@ def config_dir_check_argv(config_dir: str) -> list[str]:
     return ["test", "-d", renewal, "-o", "-d", live]
 
 
-async def check_config_dir(runner: CommandRunner, config_dir: str) -> None:
+async def check_config_dir(runners: Sequence[CommandRunner], config_dir: str) -> None:
     """Raise NotCertbotDirectoryError unless config_dir holds certbot's renewal/ or live/.
 
     Run before certbot ever sees a directory: certbot creates whatever configuration directory
-    it is given (as root, that can be anywhere). Only test(1) runs, which creates nothing; it
-    needs no sudo, since both names are visible to anyone who may enter config_dir.
+    it is given (as root, that can be anywhere). Only test(1) runs, which creates nothing. The
+    runners are tried in turn until one sees the directory: first without sudo (the names are
+    visible to anyone who may enter config_dir), then as certbot will run, so that a directory
+    certbot may use is never refused, and one it could not see is never handed to it.
     """
-    result = await runner.run(config_dir_check_argv(config_dir), time_limit=CONFIG_DIR_TIME_LIMIT)
-    if result.exit_status != 0:
-        raise NotCertbotDirectoryError(
-            "not a certbot configuration directory", validate_config_dir(config_dir)
-        )
+    argv = config_dir_check_argv(config_dir)
+    for runner in runners:
+        result = await runner.run(argv, time_limit=CONFIG_DIR_TIME_LIMIT)
+        if result.exit_status == 0:
+            return
+    raise NotCertbotDirectoryError(
+        "not a certbot configuration directory", validate_config_dir(config_dir)
+    )
 
 
 def validate_acme_server(url: str) -> str:

@@ -87,9 +87,10 @@ async def _probe(
     """List the certificates once, as the coordinator will."""
     try:
         async with command_lock(hass, data):
-            await check_config_dir(
-                make_runner({**data, CONF_USE_SUDO: False}, host_key), data[CONF_CONFIG_DIR]
-            )
+            runners = [make_runner({**data, CONF_USE_SUDO: False}, host_key)]
+            if data.get(CONF_USE_SUDO):
+                runners.append(make_runner(data, host_key))
+            await check_config_dir(runners, data[CONF_CONFIG_DIR])
             await make_client(data, host_key).certificates()
     except NotCertbotDirectoryError as err:
         raise FlowError(error_key(err), CONF_CONFIG_DIR) from err
