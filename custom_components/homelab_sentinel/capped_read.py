@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -25,11 +25,24 @@ class InvalidJSONError(ValueError):
     """The text is not JSON this parser can read."""
 
 
-async def read_capped_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body of an answer of at most limit bytes; ResponseTooLargeError otherwise.
+class HttpMessage(Protocol):
+    """What a body is read from: an aiohttp ClientResponse, or a web.Request (a webhook's)."""
+
+    @property
+    def content_length(self) -> int | None:
+        """The announced Content-Length, if any."""
+
+    @property
+    def content(self) -> aiohttp.StreamReader:
+        """The body, as it arrives."""
+
+
+async def read_capped_body(response: HttpMessage, limit: int) -> bytes:
+    """The whole body of a message of at most limit bytes; ResponseTooLargeError otherwise.
 
     A Content-Length over the cap is refused before anything is read. aiohttp's own errors
-    (a broken connection, a timeout) pass through unchanged.
+    (a broken connection, a timeout) pass through unchanged. Works for an answer to a request
+    (ClientResponse) and for a request received (web.Request) alike.
     """
     if response.content_length is not None and response.content_length > limit:
         raise ResponseTooLargeError(f"the answer announces {response.content_length} bytes")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
+from aiohttp import web
 import pytest
 
 from custom_components.homelab_sentinel.capped_read import (
@@ -122,3 +123,38 @@ async def test_line_reader_end_of_stream() -> None:
     stream.feed_eof()
     with pytest.raises(asyncio.IncompleteReadError):
         await CappedLineReader(stream, budget=10_000).readline()
+
+
+async def test_request_bodies_received_are_capped_too() -> None:
+    """A webhook's request body is read with the same helper and the same cap rule."""
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            body = await read_capped_body(request, 1024)
+        except ResponseTooLargeError:
+            return web.Response(status=413)
+        return web.Response(body=body)
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"x" * 1024
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/", data=b"small") as response:
+                assert response.status == 200
+                assert await response.read() == b"small"
+            async with session.post(f"http://127.0.0.1:{port}/", data=b"x" * 2048) as response:
+                assert response.status == 413
+            async with session.post(f"http://127.0.0.1:{port}/", data=chunks()) as response:
+                assert response.status == 413
+    finally:
+        await runner.cleanup()
