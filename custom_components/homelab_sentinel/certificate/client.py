@@ -331,7 +331,10 @@ async def _read_line(reader: CappedLineReader) -> str:
     try:
         line = await reader.readline()
     except ReplyTooLongError as err:
-        raise NoCertificateError("the server's greeting is not a mail protocol") from err
+        raise NoCertificateError(
+            f"not a mail server: an over-long line, or more than {MAX_STARTTLS_DIALOGUE} bytes "
+            "before STARTTLS"
+        ) from err
     except asyncio.IncompleteReadError as err:
         raise NoCertificateError("the server closed the connection during STARTTLS") from err
     return line.decode("utf-8", errors="replace").rstrip("\r\n")
