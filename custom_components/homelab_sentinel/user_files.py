@@ -72,8 +72,6 @@ def resolve_path(path: str) -> str:
         return os.path.realpath(os.path.expanduser(text), strict=os.path.ALLOW_MISSING)  # noqa: PTH111
     except OSError as err:
         raise _os_error(text, err) from err
-    except ValueError as err:
-        raise InvalidPathError("the path cannot be resolved") from err
 
 
 def stat_path(path: str | os.PathLike[str]) -> os.stat_result:
@@ -100,11 +98,7 @@ def open_regular_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise _os_error(path, err) from err
     except ValueError as err:
         raise InvalidPathError("the path holds a NUL character") from err
-    try:
-        mode = os.fstat(descriptor).st_mode
-    except OSError as err:
-        os.close(descriptor)
-        raise _os_error(path, err) from err
+    mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
         what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"

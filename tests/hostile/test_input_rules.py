@@ -40,6 +40,7 @@ def test_names_accepted(typed: str, host: str) -> None:
         "   ",
         "a" * 300,
         ".".join(["a" * 62] * 5),
+        ".".join(["ü" + "a" * 50] * 4) + "." + "a" * 30,  # 238 characters, 266 once encoded
         "a" * 64 + ".example",
         ".example.com",
         "a..b",
