@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
@@ -33,6 +34,7 @@ from .conftest import (
 )
 from .flows import (
     MEMORY_GROWTH_LIMIT,
+    MemorySampler,
     assert_ended_cleanly,
     integration_threads,
     measured,
@@ -484,3 +486,52 @@ def test_trust_of_names_the_library_refuses() -> None:
     chain = [leaf.certificate, *leaf.chain]
     for name in ("exa mple.com", "-oproxycommand=id", "http://x/", "a" * 300, "\x00"):
         assert judge_trust(chain, store, name, now) is not Trust.TRUSTED
+
+
+# --- the same rules at poll time -------------------------------------------------------------
+
+
+async def _set_up(hass: HomeAssistant, data: dict[str, Any]) -> MockConfigEntry:
+    entry = MockConfigEntry(domain=DOMAIN, data=data, unique_id="hostile")
+    entry.add_to_hass(hass)
+    async with asyncio.timeout(30):
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    return entry
+
+
+@pytest.mark.parametrize("which", ["fifo", "zero", "loop"])
+async def test_stored_paths_at_poll_time(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, hostile_paths: HostilePaths, which: str
+) -> None:
+    path = _paths(hostile_paths)[which]
+    entries = [
+        await _set_up(hass, {"kind": "certificate_file", "path": path}),
+        await _set_up(
+            hass,
+            {"kind": "certificate", "host": "127.0.0.1", "port": 9, "ca_file": path},
+        ),
+    ]
+    for entry in entries:
+        assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert not any("Unexpected error" in record.getMessage() for record in caplog.records)
+    assert integration_threads() == []
+
+
+@pytest.mark.parametrize("kind", ["duplicati", "domoticz"])
+async def test_endless_answers_at_poll_time(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, serve: Serve, kind: str
+) -> None:
+    counter = StreamCounter()
+    port = await serve(_endless_http(counter))
+    url = f"http://127.0.0.1:{port}"
+    data: dict[str, Any] = {"kind": kind, "url": url, "verify_ssl": True}
+    if kind == "duplicati":
+        data |= {"auth_method": "password", "password": "secret"}
+    sampler = MemorySampler()
+    with sampler.sampling():
+        entry = await _set_up(hass, data)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert sampler.growth < MEMORY_GROWTH_LIMIT
+    assert counter.sent < STREAM_LIMIT
+    assert not any("Unexpected error" in record.getMessage() for record in caplog.records)
