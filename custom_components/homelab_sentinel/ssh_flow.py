@@ -110,7 +110,11 @@ def ssh_settings(
     """The connection settings, the kind's settings and the credentials entered, validated."""
     host = flow_host(user_input[CONF_HOST], CONF_HOST)
     username = str(user_input[CONF_USERNAME]).strip()
-    if not username or username.startswith("-") or any(c.isspace() for c in username):
+    if (
+        not username
+        or username.startswith("-")
+        or any(c.isspace() or not c.isprintable() for c in username)
+    ):
         raise FlowError("invalid_username", CONF_USERNAME)
     return {
         CONF_TRANSPORT: TRANSPORT_SSH,

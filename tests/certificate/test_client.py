@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from datetime import UTC, datetime, timedelta
 import io
 import os
@@ -478,9 +479,9 @@ def test_io_error_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         def read(self, size: int | None = -1) -> bytes:
             raise OSError(5, "Input/output error")
 
-    def fdopen(descriptor: int, mode: str) -> io.FileIO:
+    def open_descriptor(descriptor: int, mode: str) -> io.FileIO:
         return Broken(descriptor, "r")
 
-    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(builtins, "open", open_descriptor)
     with pytest.raises(CertificateFileError, match="Input/output error"):
         CertificateFileReader(path).read()

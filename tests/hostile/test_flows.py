@@ -375,6 +375,15 @@ async def test_ssh_port(
     assert_ended_cleanly(hass, result, {"port": "invalid_number"}, caplog)
 
 
+@pytest.mark.parametrize("username", ["mon\x00itor", "mon itor", "-oProxyCommand=id", ""])
+async def test_ssh_username(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, username: str
+) -> None:
+    flow_id = await _ssh_step(hass, "fail2ban")
+    result = await submit(hass, flow_id, {**SSH_FORM, "host": "127.0.0.1", "username": username})
+    assert_ended_cleanly(hass, result, {"username": "invalid_username"}, caplog)
+
+
 # --- certbot's configuration directory ------------------------------------------------------
 
 
