@@ -471,6 +471,15 @@ def test_unlistable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         CertificateFileReader(tmp_path).read()
 
 
+def test_directory_failing_to_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: Path) -> object:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Path, "iterdir", fail)
+    with pytest.raises(CertificateFileError, match="cannot be listed: Input/output error"):
+        CertificateFileReader(tmp_path).read()
+
+
 def test_io_error_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "cert.pem"
     path.write_text("x")
