@@ -304,15 +304,24 @@ async def test_url_hosts(hass: HomeAssistant, caplog: pytest.LogCaptureFixture, 
     assert_ended_cleanly(hass, result, {"url": "invalid_url"}, caplog)
 
 
-@pytest.mark.parametrize("password", ["", "   "])
-async def test_duplicati_blank_password(
-    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, password: str
+@pytest.mark.parametrize("secret", ["", "   "])
+@pytest.mark.parametrize(
+    ("method", "field"),
+    [
+        ("password", "password"),
+        ("signin_token", "token"),
+        ("preauth_token", "token"),
+        ("forever_token", "token"),
+    ],
+)
+async def test_duplicati_blank_secret(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, method: str, field: str, secret: str
 ) -> None:
     flow_id = await open_step(
-        hass, "duplicati", url="http://127.0.0.1:9", auth_method="password", verify_ssl=True
+        hass, "duplicati", url="http://127.0.0.1:9", auth_method=method, verify_ssl=True
     )
-    result = await submit(hass, flow_id, {"password": password})
-    assert_ended_cleanly(hass, result, {"password": "secret_required"}, caplog)
+    result = await submit(hass, flow_id, {field: secret})
+    assert_ended_cleanly(hass, result, {field: "secret_required"}, caplog)
 
 
 # --- fail2ban, on this machine and over SSH -------------------------------------------------

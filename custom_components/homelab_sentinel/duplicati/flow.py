@@ -79,6 +79,10 @@ async def validate_credentials(
     verify_ssl = bool(server[CONF_VERIFY_SSL])
     field = secret_field(method)
     states: list[SigninState] = []
+    kept = CONF_SIGNIN_STATE if method is AuthMethod.SIGNIN_TOKEN else field
+    if secret is None and not stored.get(kept):
+        # A blank field and nothing stored to keep: the form asks again.
+        raise FlowError("secret_required", field)
     try:
         if secret is None and method is AuthMethod.SIGNIN_TOKEN:
             client = create_client(
@@ -90,9 +94,6 @@ async def validate_credentials(
                 on_signin_state=states.append,
             )
         else:
-            if secret is None and not stored.get(field):
-                # A blank field and nothing stored to keep: the form asks again.
-                raise FlowError("secret_required", field)
             secret = secret if secret is not None else str(stored[field])
             client = create_client(
                 hass,
