@@ -35,6 +35,7 @@ from .const import (
 from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
+from .flow_support import FlowError, flow_number
 from .home_assistant.flow import HomeAssistantFlowMixin
 from .host.flow import HostFlowMixin
 
@@ -90,6 +91,13 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
     },
 }
 _MINIMUM_SCAN_INTERVAL = 10
+# The bounds of each option's field, checked again on submission (nan passes the selector).
+_BOUNDS: dict[str, tuple[int, int]] = {
+    CONF_SCAN_INTERVAL: (_MINIMUM_SCAN_INTERVAL, 7 * 24 * 3600),
+    CONF_WARNING_DAYS: (1, 365),
+    CONF_MAX_AGE_HOURS: (1, 24 * 366),
+    CONF_TOKEN_MAX_AGE_DAYS: (1, 3650),
+}
 
 
 def options_schema(kind: Kind) -> probatio.Schema:
@@ -149,15 +157,24 @@ class SentinelOptionsFlow(OptionsFlowWithReload):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and store the options."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    key: value if isinstance(value, bool) else int(value)
+            try:
+                data = {
+                    key: value
+                    if isinstance(value, bool)
+                    else flow_number(value, key, minimum=_BOUNDS[key][0], maximum=_BOUNDS[key][1])
                     for key, value in user_input.items()
                 }
-            )
+            except FlowError as err:
+                errors[err.field] = err.error
+            else:
+                return self.async_create_entry(data=data)
         schema = options_schema(Kind(self.config_entry.data[CONF_KIND]))
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input if user_input is not None else self.config_entry.options
+            ),
+            errors=errors,
         )

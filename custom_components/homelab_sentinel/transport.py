@@ -297,7 +297,8 @@ async def async_fetch_host_key(
             key = await asyncssh.get_server_host_key(host, port, config=None, options=options)
     except TimeoutError as err:
         raise CommandTimeoutError(f"{target} did not answer in time") from err
-    except (OSError, asyncssh.Error) as err:
+    except (OSError, asyncssh.Error, UnicodeError, ValueError) as err:
+        # A name IDNA cannot encode fails in the resolver with UnicodeError.
         raise CommandConnectionError(f"cannot connect to {target}: {err}") from err
     # Only GSS key exchange goes without a host key, and it is turned off.
     return HostKey.from_key(cast("asyncssh.SSHKey", key))
@@ -376,7 +377,7 @@ class SshRunner(CommandRunner):
             raise CommandAuthError(f"{self.target} rejected the credentials") from None
         except TimeoutError as err:
             raise CommandTimeoutError(f"{self.target} did not answer in time") from err
-        except (OSError, asyncssh.Error) as err:
+        except (OSError, asyncssh.Error, UnicodeError, ValueError) as err:
             raise CommandConnectionError(f"cannot connect to {self.target}: {err}") from err
         return connection
 

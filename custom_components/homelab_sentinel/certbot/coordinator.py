@@ -49,6 +49,7 @@ from .client import (
     CertbotError,
     InvalidSettingError,
     Lineage,
+    NotCertbotDirectoryError,
     RenewalOutcome,
     RenewalResult,
     parse_command,
@@ -100,6 +101,7 @@ def make_client(data: Mapping[str, Any], host_key: HostKey | None = None) -> Cer
 
 _ERROR_KEYS: ErrorKeys = (
     *COMMAND_ERROR_KEYS[:-1],
+    (NotCertbotDirectoryError, "not_certbot_config_dir"),
     (CertbotError, "command_failed"),
     COMMAND_ERROR_KEYS[-1],
 )

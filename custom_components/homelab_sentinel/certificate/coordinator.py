@@ -38,12 +38,16 @@ from .client import (
     CertificateConnectionError,
     CertificateError,
     CertificateFileReader,
+    CertificateFileTooLargeError,
     CertificateNotFoundError,
+    CertificatePathError,
     CertificatePermissionError,
     CertificateReport,
     CertificateTimeoutError,
     InvalidCAFileError,
+    InvalidHostnameError,
     NoCertificateError,
+    NotACertificateFileError,
     StartTLS,
     Trust,
     TrustStore,
@@ -109,11 +113,15 @@ async def async_trust_store(hass: HomeAssistant, ca_file: str | None) -> TrustSt
 
 _ERROR_KEYS: ErrorKeys = (
     (CertificateTimeoutError, "timeout"),
+    (InvalidHostnameError, "invalid_host"),
     (NoCertificateError, "no_certificate"),
     (CertificateConnectionError, "cannot_connect"),
     (InvalidCAFileError, "invalid_ca_file"),
     (CertificateNotFoundError, "not_found"),
     (CertificatePermissionError, "permission_denied"),
+    (NotACertificateFileError, "not_regular_file"),
+    (CertificateFileTooLargeError, "file_too_large"),
+    (CertificatePathError, "invalid_file_path"),
     (CertificateError, "unreadable_certificate"),
 )
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import hashlib
 from http.cookies import Morsel
 import ipaddress
-import json
 import logging
 import re
 from time import monotonic
@@ -29,6 +28,7 @@ from time import monotonic
 import aiohttp
 from yarl import URL
 
+from ..capped_read import InvalidJSONError, ResponseTooLargeError, parse_json, read_capped_body
 from .models import (
     Access,
     DomoticzSnapshot,
@@ -56,6 +56,8 @@ REJECTED_RETRY_SECONDS = 900.0
 # Re-checking the password on every poll would log "Login successful" every time.
 SESSIONLESS_REVERIFY_SECONDS = 3600.0
 _TOKEN_RENEW_MARGIN_SECONDS = 60.0
+# The largest answer read: getlog's 100 lines per level and getusers stay far below this.
+MAX_RESPONSE_SIZE = 4 * 1024 * 1024
 
 _JSON_PATH = "json.htm"
 _DISCOVERY_PATH = ".well-known/openid-configuration"
@@ -101,6 +103,10 @@ class DomoticzTwoFactorError(DomoticzAuthError):
 
 class DomoticzResponseError(DomoticzError):
     """Domoticz gave an answer this client cannot use."""
+
+
+class DomoticzResponseTooLargeError(DomoticzResponseError):
+    """An answer passed the byte cap; reading stopped there."""
 
 
 class _Auth:
@@ -746,13 +752,17 @@ class DomoticzClient:
                 ssl=self._ssl,
                 timeout=self._timeout,
             ) as response:
-                body = await response.read()
+                body = await read_capped_body(response, MAX_RESPONSE_SIZE)
                 reply = _Reply(
                     status=response.status,
                     challenge=_is_basic_challenge(response.headers.getall("WWW-Authenticate", [])),
                     session_cookie=_session_cookie(response.headers.getall("Set-Cookie", [])),
                     body=body.decode("utf-8", "replace"),
                 )
+        except ResponseTooLargeError as err:
+            raise DomoticzResponseTooLargeError(
+                f"Domoticz at {self._display} sent an answer larger than {MAX_RESPONSE_SIZE} bytes"
+            ) from err
         except aiohttp.ClientConnectorCertificateError as err:
             raise DomoticzCertificateError(
                 f"the TLS certificate of {self._display} did not verify"
@@ -791,8 +801,8 @@ class DomoticzClient:
                 )
             raise DomoticzResponseError(f"Domoticz answered {what} with HTTP {reply.status}")
         try:
-            data = json.loads(reply.body)
-        except ValueError:
+            data = parse_json(reply.body)
+        except InvalidJSONError:
             raise DomoticzResponseError(f"Domoticz's answer to {what} is not JSON") from None
         if not isinstance(data, dict):
             raise DomoticzResponseError(f"Domoticz's answer to {what} is not a JSON object")

@@ -14,11 +14,13 @@ from yarl import URL
 
 from ..const import CONF_KIND, Kind
 from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry
+from ..input_rules import validate_host
 from .client import (
     DomoticzAuthError,
     DomoticzCertificateError,
     DomoticzConnectionError,
     DomoticzError,
+    DomoticzResponseTooLargeError,
     DomoticzTwoFactorError,
 )
 from .coordinator import CONF_OAUTH_REFUSED, make_client, without_oauth_refusal
@@ -68,6 +70,7 @@ def normalize_url(raw: str) -> str:
         raise ValueError("not an http:// or https:// URL")
     if url.user is not None or url.password is not None:
         raise ValueError("credentials in the URL")
+    validate_host(url.host)
     port = url.explicit_port
     return str(
         URL.build(
@@ -129,6 +132,8 @@ async def validate_domoticz(
         raise FlowError("invalid_certificate") from err
     except DomoticzConnectionError as err:
         raise FlowError("cannot_connect") from err
+    except DomoticzResponseTooLargeError as err:
+        raise FlowError("response_too_large") from err
     except DomoticzError as err:
         raise FlowError("invalid_response") from err
     finally:

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-import json
 import logging
 import re
 import statistics
@@ -22,6 +21,7 @@ from typing import Any, Final, TypeGuard
 import aiohttp
 from yarl import URL
 
+from ..capped_read import InvalidJSONError, parse_json
 from .auth import AuthMethod, SigninState, SigninTokenAuth, create_authenticator, looks_legacy
 from .exceptions import (
     DuplicatiAuthError,
@@ -595,8 +595,8 @@ def _result_message(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, str):
         return None
     try:
-        data = json.loads(value)
-    except ValueError:
+        data = parse_json(value)
+    except InvalidJSONError:
         fields = dict(_TEXT_FIELD.findall(value))
         return fields if "MainOperation" in fields else None
     return data if isinstance(data, dict) else None

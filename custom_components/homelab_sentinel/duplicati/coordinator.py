@@ -34,6 +34,7 @@ from ..const import (
     LOGGER,
 )
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
+from ..input_rules import validate_host
 from ..repairs_support import WantedIssue, async_sync_issues
 from .auth import AuthMethod, SigninState
 from .client import DuplicatiClient
@@ -87,6 +88,7 @@ def normalize_url(text: str) -> str:
         raise ValueError("not an http(s) URL of a host")
     if url.user is not None or url.password is not None:
         raise ValueError("credentials in the URL")
+    validate_host(url.host)
     return str(url.with_query(None).with_fragment(None).with_path(url.path.rstrip("/")))
 
 
