@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address, ip_network
-import os
 from pathlib import Path
 import random
 from typing import Any
@@ -19,10 +18,6 @@ from custom_components.homelab_sentinel.home_assistant.bans import (
     BanTracker,
     parse_bans,
     read_bans,
-)
-from custom_components.homelab_sentinel.home_assistant.files import (
-    UnreadableFileError,
-    read_capped,
 )
 from custom_components.homelab_sentinel.home_assistant.logins import (
     FailedLoginWindow,
@@ -39,27 +34,6 @@ from .conftest import write
 
 SECRET = "S3cret-inline-value"
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-
-# ---------------------------------------------------------------------------------------------
-# Bounded reads
-
-
-def test_read_capped(tmp_path: Path) -> None:
-    path = tmp_path / "file"
-    path.write_bytes(b"x" * 10)
-    assert read_capped(path, 10) == b"x" * 10
-    with pytest.raises(UnreadableFileError, match="larger than 9 bytes"):
-        read_capped(path, 9)
-    with pytest.raises(UnreadableFileError, match="not a regular file"):
-        read_capped(tmp_path, 10)
-    # A FIFO with no writer would block a plain open() for ever.
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    with pytest.raises(UnreadableFileError, match="not a regular file"):
-        read_capped(fifo, 10)
-    with pytest.raises(FileNotFoundError):
-        read_capped(tmp_path / "missing", 10)
-
 
 # ---------------------------------------------------------------------------------------------
 # Public networks
@@ -343,13 +317,13 @@ def test_scan_reads_only_what_changed(tmp_path: Path, monkeypatch: pytest.Monkey
     scanner = ConfigurationScanner(root)
     first = scanner.scan()
     reads: list[Path] = []
-    real_read = secrets_scan.read_capped  # type: ignore[attr-defined]
+    real_read = secrets_scan.read_user_file  # type: ignore[attr-defined]
 
     def counting_read(path: Path, limit: int) -> bytes:
         reads.append(path)
         return real_read(path, limit)
 
-    monkeypatch.setattr(secrets_scan, "read_capped", counting_read)
+    monkeypatch.setattr(secrets_scan, "read_user_file", counting_read)
     assert scanner.scan() == first
     assert reads == []
     write(root / "http.yaml", "ssl_key: /ssl/key.pem\n")
@@ -386,7 +360,7 @@ def test_scan_reports_broken_files(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert caught.value.location == "automations.yaml"
 
     (root / "automations.yaml").mkdir()
-    with pytest.raises(ConfigurationError, match="not a regular file"):
+    with pytest.raises(ConfigurationError, match="is a directory"):
         ConfigurationScanner(root).scan()
 
     write(root / "configuration.yaml", "")

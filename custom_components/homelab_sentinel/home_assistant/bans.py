@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .files import read_capped
+from ..user_files import UserFileError, UserFileNotFoundError, read_user_file
 
 # Home Assistant appends about 60 bytes per ban; this is room for tens of thousands.
 MAX_BANS_FILE_BYTES = 4 << 20
@@ -65,11 +65,11 @@ def parse_bans(content: bytes) -> list[Ban]:
 def read_bans(path: Path) -> list[Ban]:
     """Read and parse ip_bans.yaml (blocking); a missing file holds no bans."""
     try:
-        content = read_capped(path, MAX_BANS_FILE_BYTES)
-    except FileNotFoundError:
+        content = read_user_file(path, MAX_BANS_FILE_BYTES)
+    except UserFileNotFoundError:
         return []
-    except OSError as err:
-        raise BansFileError(err.strerror or str(err)) from err
+    except UserFileError as err:
+        raise BansFileError(str(err)) from err
     return parse_bans(content)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .files import UnreadableFileError, read_capped
+from ..user_files import UserFileError, read_user_file
 
 MAX_FILE_BYTES = 4 << 20
 MAX_FILES = 2000
@@ -174,8 +174,8 @@ class ConfigurationScanner:
             cached = self._cache.get(path)
             if cached is not None and cached[0] == signature:
                 return cached[1]
-            content = read_capped(path, MAX_FILE_BYTES)
-        except UnreadableFileError as err:
+            content = read_user_file(path, MAX_FILE_BYTES)
+        except UserFileError as err:
             raise ConfigurationError(label, str(err)) from err
         except OSError as err:
             raise ConfigurationError(label, err.strerror or "unreadable") from err
