@@ -17,6 +17,10 @@ from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
 from .duplicati.coordinator import DuplicatiCoordinator
 from .fail2ban.coordinator import Fail2banCoordinator
+from .heartbeat.coordinator import (
+    HeartbeatCoordinator,
+    async_remove_store as async_remove_heartbeat_store,
+)
 from .repairs_support import async_delete_entry_issues
 from .services import async_setup_services
 
@@ -29,6 +33,7 @@ COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.DUPLICATI: DuplicatiCoordinator,
     Kind.DOMOTICZ: DomoticzCoordinator,
     Kind.CERTBOT: CertbotCoordinator,
+    Kind.HEARTBEAT: HeartbeatCoordinator,
 }
 
 
@@ -61,6 +66,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     async_delete_entry_issues(hass, entry)
     if entry.data.get(CONF_KIND) == Kind.CERTBOT:
         await async_remove_store(hass, entry)
+    if entry.data.get(CONF_KIND) == Kind.HEARTBEAT:
+        await async_remove_heartbeat_store(hass, entry)
 
 
 async def async_remove_config_entry_device(

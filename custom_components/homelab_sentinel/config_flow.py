@@ -31,6 +31,7 @@ from .const import (
 from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
+from .heartbeat.flow import HeartbeatFlowMixin, HeartbeatOptionsFlow
 
 
 def _seconds(minimum: int) -> selector.NumberSelector:
@@ -68,6 +69,8 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
     Kind.DUPLICATI: {CONF_MAX_AGE_HOURS: (DEFAULT_MAX_AGE_HOURS, _hours())},
     Kind.DOMOTICZ: {},
     Kind.CERTBOT: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    # Not polled; its own options flow (heartbeat/flow.py) has no scan interval.
+    Kind.HEARTBEAT: {},
 }
 _MINIMUM_SCAN_INTERVAL = 10
 
@@ -90,6 +93,7 @@ class HomelabSentinelConfigFlow(
     DuplicatiFlowMixin,
     DomoticzFlowMixin,
     CertbotFlowMixin,
+    HeartbeatFlowMixin,
     domain=DOMAIN,
 ):
     """Add one monitored thing per entry."""
@@ -119,6 +123,8 @@ class HomelabSentinelConfigFlow(
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         """Options: scan interval and the kind's thresholds."""
+        if config_entry.data[CONF_KIND] == Kind.HEARTBEAT:
+            return HeartbeatOptionsFlow()
         return SentinelOptionsFlow()
 
 

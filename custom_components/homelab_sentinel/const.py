@@ -27,9 +27,15 @@ CONF_ACME_SERVER: Final = "acme_server"
 CONF_PRIVATE_KEY: Final = "private_key"
 CONF_USE_SUDO: Final = "use_sudo"
 CONF_HOST_KEY: Final = "host_key"
+# heartbeat: how often the job must succeed, and who may call its webhook.
+CONF_PERIOD_HOURS: Final = "period_hours"
+CONF_GRACE_MINUTES: Final = "grace_minutes"
+CONF_ALLOW_INTERNET: Final = "allow_internet"
 
 DEFAULT_WARNING_DAYS: Final = 14
 DEFAULT_MAX_AGE_HOURS: Final = 36
+DEFAULT_PERIOD_HOURS: Final = 24
+DEFAULT_GRACE_MINUTES: Final = 60
 # How many checks run at once across all entries, so that 50 entries do not open 50 sockets at once.
 MAX_CONCURRENT_CHECKS: Final = 16
 
@@ -43,6 +49,7 @@ class Kind(StrEnum):
     DUPLICATI = "duplicati"
     DOMOTICZ = "domoticz"
     CERTBOT = "certbot"
+    HEARTBEAT = "heartbeat"
 
 
 DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {
