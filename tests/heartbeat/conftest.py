@@ -15,6 +15,8 @@ import pytest
 
 from .common import WEBHOOK_ID
 
+# Home Assistant's HTTP app, served on loopback.
+type HassClient = TestClient[web.Request, web.Application]
 type Caller = Callable[..., Awaitable[tuple[int, str]]]
 
 # An address on the internet (TEST-NET-2, never contacted): the caller a proxy reports.
@@ -36,18 +38,18 @@ def http_config() -> dict[str, Any]:
 @pytest.fixture
 async def client(
     hass: HomeAssistant, hass_client_no_auth: Any, http_config: dict[str, Any]
-) -> TestClient:
+) -> HassClient:
     """A client of Home Assistant's HTTP server, listening on loopback."""
     assert await async_setup_component(hass, "http", {"http": http_config})
     # Everything that adds routes comes first: the client's server freezes the router.
     for component in ("webhook", "repairs", "diagnostics"):
         assert await async_setup_component(hass, component, {})
-    test_client: TestClient = await hass_client_no_auth()
+    test_client: HassClient = await hass_client_no_auth()
     return test_client
 
 
 @pytest.fixture
-def call(client: TestClient) -> Caller:
+def call(client: HassClient) -> Caller:
     """Call the heartbeat's webhook: call(method="POST", query=..., body=...) -> (status, text)."""
 
     async def _call(
@@ -65,7 +67,7 @@ def call(client: TestClient) -> Caller:
 
 
 @pytest.fixture
-async def outside_proxy(client: TestClient) -> AsyncGenerator[str]:
+async def outside_proxy(client: HassClient) -> AsyncGenerator[str]:
     """A reverse proxy on loopback, in front of Home Assistant, for a caller on the internet.
 
     It forwards every request as nginx does with ``proxy_set_header X-Forwarded-For``, naming

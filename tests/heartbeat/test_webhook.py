@@ -10,7 +10,6 @@ import shutil
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
@@ -25,7 +24,7 @@ from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.heartbeat.protocol import MAX_BODY_BYTES
 
 from .common import WEBHOOK_ID, add_heartbeat, duplicati_report
-from .conftest import OUTSIDE_ADDRESS, Caller
+from .conftest import OUTSIDE_ADDRESS, Caller, HassClient
 
 START = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
 PROBLEM = "binary_sensor.nightly_borg_heartbeat_problem"
@@ -271,7 +270,7 @@ async def test_oversized_body_without_length_is_refused(hass: HomeAssistant, cal
         for _ in range(40):
             yield b"y" * (64 * 1024)
 
-    status, _ = await call("POST", body=chunks())  # type: ignore[arg-type]
+    status, _ = await call("POST", body=chunks())
     assert status == 400
     await hass.async_block_till_done()
     assert _snapshot(hass) == before
@@ -285,7 +284,7 @@ async def test_an_unknown_webhook_is_not_recorded(hass: HomeAssistant, call: Cal
     assert _snapshot(hass) == before
 
 
-async def test_head_and_other_methods(hass: HomeAssistant, client: TestClient) -> None:
+async def test_head_and_other_methods(hass: HomeAssistant, client: HassClient) -> None:
     await add_heartbeat(hass)
     before = _snapshot(hass)
     async with client.request("DELETE", f"/api/webhook/{WEBHOOK_ID}") as response:
@@ -480,7 +479,7 @@ async def test_removing_the_entry_forgets_it(
     assert _issue(hass, entry.entry_id) is None
 
 
-async def test_with_curl(hass: HomeAssistant, client: TestClient) -> None:
+async def test_with_curl(hass: HomeAssistant, client: HassClient) -> None:
     """The cron line the flow shows, run by the real curl binary."""
     curl = shutil.which("curl")
     if curl is None:

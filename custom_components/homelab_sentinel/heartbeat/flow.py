@@ -123,11 +123,11 @@ class HeartbeatFlowMixin(SentinelFlowBase):
         errors: dict[str, str] = {}
         if user_input is not None:
             name = str(user_input[CONF_NAME]).strip()
-            slug = slugify(name)
-            if not slug:
+            # slugify() turns a name it cannot use into "unknown".
+            if not any(character.isalnum() for character in name):
                 errors[CONF_NAME] = "invalid_name"
             else:
-                unique_id = f"heartbeat:{slug}"
+                unique_id = f"heartbeat:{slugify(name)}"
                 await self.async_set_unique_id(unique_id)
                 if (
                     self.source != SOURCE_RECONFIGURE
