@@ -149,6 +149,7 @@ async def add_heartbeat(
     period_hours: int = 24,
     grace_minutes: int = 60,
     entry_id: str | None = None,
+    webhook_id: str = WEBHOOK_ID,
     setup: bool = True,
 ) -> MockConfigEntry:
     """A heartbeat entry with a known webhook id, set up unless told otherwise."""
@@ -162,7 +163,7 @@ async def add_heartbeat(
             "name": name,
             "period_hours": period_hours,
             "grace_minutes": grace_minutes,
-            "webhook_id": WEBHOOK_ID,
+            "webhook_id": webhook_id,
         },
         options=options or {},
         **extra,
