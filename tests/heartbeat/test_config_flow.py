@@ -119,7 +119,9 @@ async def test_without_a_known_address(hass: HomeAssistant) -> None:
 
 @pytest.mark.usefixtures("local_url")
 async def test_reconfigure_rotates_the_webhook(hass: HomeAssistant, call: Caller) -> None:
-    entry = await add_heartbeat(hass, options={"allow_internet": True})
+    entry = await add_heartbeat(
+        hass, options={"allow_internet": True, "period_hours": 24, "grace_minutes": 60}
+    )
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "heartbeat"
@@ -145,6 +147,9 @@ async def test_reconfigure_rotates_the_webhook(hass: HomeAssistant, call: Caller
     await hass.async_block_till_done()
     assert entry.data["webhook_id"] == new_id
     assert entry.data["period_hours"] == 12
+    # The options held the schedule: they take the new one too, and keep the rest.
+    assert entry.options == {"allow_internet": True, "period_hours": 12, "grace_minutes": 30}
+    assert entry.runtime_data.schedule.period.total_seconds() == 12 * 3600
 
     # The old address is dead: its calls are answered as for any unknown hook, and lost.
     assert await call("POST", "status=fail", webhook_id=WEBHOOK_ID) == (200, "")
@@ -163,8 +168,13 @@ async def test_reconfigure_to_a_name_in_use(hass: HomeAssistant) -> None:
 
 
 async def test_reconfigure_to_a_new_name(hass: HomeAssistant) -> None:
-    entry = await add_heartbeat(hass, setup=False)
+    entry = await add_heartbeat(hass, setup=False, options={"period_hours": 48})
     result = await entry.start_reconfigure_flow(hass)
+    schema = result["data_schema"]
+    assert schema is not None
+    suggested = {str(key): (key.description or {}).get("suggested_value") for key in schema.schema}
+    # What the options set is what the form offers.
+    assert suggested["period_hours"] == 48
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"name": "Nightly restic", "period_hours": 24, "grace_minutes": 60}
     )
@@ -173,6 +183,7 @@ async def test_reconfigure_to_a_new_name(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
     assert entry.unique_id == "heartbeat:nightly_restic"
     assert entry.title == "Nightly restic"
+    assert entry.options == {"period_hours": 24, "grace_minutes": 60}
 
 
 @pytest.mark.usefixtures("local_url")

@@ -148,6 +148,9 @@ class HeartbeatFlowMixin(SentinelFlowBase):
                 )
                 return await self.async_step_heartbeat_ready()
         current: Mapping[str, Any] = user_input or self._current_values()
+        if user_input is None and self.source == SOURCE_RECONFIGURE:
+            # Period and grace time set in the options are the ones in force.
+            current = {**current, **self._get_reconfigure_entry().options}
         return self.async_show_form(
             step_id=Kind.HEARTBEAT,
             data_schema=self.add_suggested_values_to_schema(
@@ -162,7 +165,20 @@ class HeartbeatFlowMixin(SentinelFlowBase):
     ) -> ConfigFlowResult:
         """Show the address to call and how; the entry is saved once the user has it."""
         if user_input is not None:
-            return await self._async_finish(self._heartbeat)
+            if self.source != SOURCE_RECONFIGURE:
+                return await self._async_finish(self._heartbeat)
+            entry = self._get_reconfigure_entry()
+            schedule = {
+                key: self._heartbeat.data[key] for key in (CONF_PERIOD_HOURS, CONF_GRACE_MINUTES)
+            }
+            # The options win over the entry's data: the answer given here replaces both.
+            return self.async_update_reload_and_abort(
+                entry,
+                unique_id=self._heartbeat.unique_id,
+                title=self._heartbeat.title,
+                data=self._heartbeat.data,
+                options={**entry.options, **schedule} if entry.options else entry.options,
+            )
         allow_internet = False
         if self.source == SOURCE_RECONFIGURE:
             allow_internet = bool(
