@@ -70,6 +70,8 @@ SHOWN_WITH_VALUE = {
     "last_result": "a Duplicati job's last result",
     "current_bans": "a fail2ban jail's current bans",
     "access": "Domoticz's access",
+    "security_updates": "the demo machine's security updates",
+    "plaintext_secrets": "Home Assistant's secrets written inline",
 }
 
 # Helpers for the page: the frontend is made of nested shadow roots, which querySelector and

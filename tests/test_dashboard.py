@@ -65,6 +65,48 @@ SPEC_KEYS: dict[str, dict[str, set[str]]] = {
         "button": {"renew"},
     },
 }
+SPEC_KEYS["certificate_file"] = {
+    platform: set(keys) for platform, keys in SPEC_KEYS["certificate"].items()
+}
+# What a TLS endpoint offers besides its certificate; files have none of it.
+SPEC_KEYS["certificate"]["sensor"] |= {"lowest_tls_version", "hsts_max_age"}
+SPEC_KEYS["certificate"]["binary_sensor"] |= {"legacy_tls", "plain_http"}
+SPEC_KEYS["host"] = {
+    "sensor": {
+        "pending_updates",
+        "security_updates",
+        "package_lists_updated",
+        "last_automatic_update",
+        "operating_system",
+    },
+    "binary_sensor": {
+        "reboot_required",
+        "automatic_updates_off",
+        "ssh_password_login",
+        "ssh_root_login",
+    },
+}
+SPEC_KEYS["home_assistant"] = {
+    "binary_sensor": {
+        "remote_access_without_tls",
+        "login_banning_off",
+        "trusted_proxies_too_broad",
+        "login_bypass",
+        "admin_without_mfa",
+        "backups_not_off_machine",
+        "privileged_account",
+    },
+    "sensor": {
+        "banned_addresses",
+        "failed_logins",
+        "users_without_mfa",
+        "long_lived_tokens",
+        "old_tokens",
+        "plaintext_secrets",
+        "pending_updates",
+    },
+    "event": {"ha_ban", "ha_login_failed"},
+}
 SPEC_KEYS["certificate_file"] = SPEC_KEYS["certificate"]
 
 # The devices `scripts/develop` creates (read from a running demo), and the kind of each. Entity
@@ -87,6 +129,8 @@ DEMO_DEVICES = {
     "Music": "duplicati",
     "certbot (local)": "certbot",
     "certbot.demo": "certbot",
+    "Host (local)": "host",
+    "Home Assistant": "home_assistant",
 }
 
 # Home Assistant's own cards, entity rows and heading badges: nothing to install.
@@ -230,9 +274,21 @@ def test_dashboard_entities_are_spec_keys_of_demo_devices() -> None:
         "access",
         "login",
         "unprotected",
+        "lowest_tls_version",
+        "hsts_max_age",
+        "legacy_tls",
+        "plain_http",
         "last_renewal",
         "last_renewal_result",
         "renew",
+        "pending_updates",
+        "security_updates",
+        "reboot_required",
+        "failed_logins",
+        "login_banning_off",
+        "admin_without_mfa",
+        "plaintext_secrets",
+        "ha_ban",
     }
     # Every Duplicati job of the demo has its "Back up now" button.
     buttons = {device for device, key in found.values() if key == "start_backup"}
@@ -288,12 +344,11 @@ async def test_every_backup_card_renders(
     await hass.async_block_till_done()
     freezer.tick(timedelta(minutes=5))
 
-    # Duplicati's Backup problem sensors without a reason attribute say "problem".
     rows = [
         "| | Kind | Last result | Problem |",
         "|---|---|---|---|",
         "| ⚠️ Nightly borg | heartbeat | failed (5 minutes ago) | failed |",
-        "| ⚠️ Photos | Duplicati | error (5 minutes ago) | problem |",
+        "| ⚠️ Photos | Duplicati | error (5 minutes ago) | failed |",
         "| ✅ Documents | Duplicati | success (5 minutes ago) |  |",
         "| ✅ Weekly dump | heartbeat | never (5 minutes ago) |  |",
     ]

@@ -21,6 +21,11 @@ from .heartbeat.coordinator import (
     HeartbeatCoordinator,
     async_remove_store as async_remove_heartbeat_store,
 )
+from .home_assistant.coordinator import (
+    HomeAssistantCoordinator,
+    async_remove_stores as async_remove_home_assistant_stores,
+)
+from .host.coordinator import HostCoordinator
 from .repairs_support import async_delete_entry_issues
 from .services import async_setup_services
 
@@ -33,6 +38,8 @@ COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.DUPLICATI: DuplicatiCoordinator,
     Kind.DOMOTICZ: DomoticzCoordinator,
     Kind.CERTBOT: CertbotCoordinator,
+    Kind.HOST: HostCoordinator,
+    Kind.HOME_ASSISTANT: HomeAssistantCoordinator,
     Kind.HEARTBEAT: HeartbeatCoordinator,
 }
 
@@ -66,6 +73,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     async_delete_entry_issues(hass, entry)
     if entry.data.get(CONF_KIND) == Kind.CERTBOT:
         await async_remove_store(hass, entry)
+    if entry.data.get(CONF_KIND) == Kind.HOME_ASSISTANT:
+        await async_remove_home_assistant_stores(hass)
     if entry.data.get(CONF_KIND) == Kind.HEARTBEAT:
         await async_remove_heartbeat_store(hass, entry)
 

@@ -93,6 +93,18 @@ async def test_a_name_without_letters_or_digits(hass: HomeAssistant) -> None:
     assert result["errors"] == {"name": "invalid_name"}
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("period_hours", "nan"), ("period_hours", float("nan")), ("grace_minutes", float("nan"))],
+)
+async def test_numbers_out_of_bounds(hass: HomeAssistant, field: str, value: object) -> None:
+    flow_id = await _open_step(hass)
+    answers = {"name": "Dump", "period_hours": 24, "grace_minutes": 60, field: value}
+    result = await hass.config_entries.flow.async_configure(flow_id, answers)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {field: "invalid_number"}
+
+
 async def test_the_same_job_twice(hass: HomeAssistant) -> None:
     await add_heartbeat(hass, setup=False)
     flow_id = await _open_step(hass)
@@ -204,8 +216,15 @@ async def test_options(hass: HomeAssistant, call: Caller) -> None:
     assert placeholders["external_url"] == "-"
     assert "status=start" in placeholders["wrapper"]
 
+    flow_id = result["flow_id"]
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {"period_hours": 48.0, "grace_minutes": 0.0, "allow_internet": True}
+        flow_id, {"period_hours": float("nan"), "grace_minutes": 0, "allow_internet": True}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"period_hours": "invalid_number"}
+    assert entry.options == {}
+    result = await hass.config_entries.options.async_configure(
+        flow_id, {"period_hours": 48.0, "grace_minutes": 0.0, "allow_internet": True}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()

@@ -237,6 +237,8 @@ async def test_duplicati_reports(
         ("POST", "status=success", duplicati_report()),
         ("PUT", "", b"x" * (MAX_BODY_BYTES + 1)),
         ("POST", "", duplicati_report() + b" " * MAX_BODY_BYTES),
+        # Deep enough to exhaust the parser's recursion, well within the size cap.
+        ("POST", "", b"[" * 200_000 + b"]" * 200_000),
     ],
 )
 async def test_refused_requests_change_nothing(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import certifi
 from cryptography import x509
 from homeassistant.const import CONF_HOST, CONF_PATH, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -20,9 +21,11 @@ from homeassistant.util.hass_dict import HassKey
 from ..certbot.coordinator import async_find_lineage, fix_data
 from ..const import (
     CONF_CA_FILE,
+    CONF_CHECK_PLAIN_HTTP,
     CONF_SERVER_NAME,
     CONF_STARTTLS,
     CONF_WARNING_DAYS,
+    DEFAULT_CHECK_PLAIN_HTTP,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
     MAX_CONCURRENT_CHECKS,
@@ -31,22 +34,29 @@ from ..coordinator import SentinelConfigEntry, SentinelCoordinator
 from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import WantedIssue, async_sync_issues
 from .client import (
+    DEFAULT_TIMEOUT,
     CertificateConnectionError,
     CertificateError,
     CertificateFileReader,
+    CertificateFileTooLargeError,
     CertificateNotFoundError,
+    CertificatePathError,
     CertificatePermissionError,
     CertificateReport,
     CertificateTimeoutError,
     InvalidCAFileError,
+    InvalidHostnameError,
     NoCertificateError,
+    NotACertificateFileError,
     StartTLS,
     Trust,
     TrustStore,
     assess_chain,
     fetch_chain,
 )
-from .entities import CERTIFICATE_DESCRIPTIONS
+from .entities import CERTIFICATE_DESCRIPTIONS, POSTURE_KEYS, remote_certificate_descriptions
+from .posture import PostureReport, probe_posture
+from .posture_issues import posture_issues
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,8 @@ class CertificateStatus:
     report: CertificateReport
     days_remaining: int
     problem: bool
+    # What a TLS endpoint offers besides its certificate; None for files.
+    posture: PostureReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +113,15 @@ async def async_trust_store(hass: HomeAssistant, ca_file: str | None) -> TrustSt
 
 _ERROR_KEYS: ErrorKeys = (
     (CertificateTimeoutError, "timeout"),
+    (InvalidHostnameError, "invalid_host"),
     (NoCertificateError, "no_certificate"),
     (CertificateConnectionError, "cannot_connect"),
     (InvalidCAFileError, "invalid_ca_file"),
     (CertificateNotFoundError, "not_found"),
     (CertificatePermissionError, "permission_denied"),
+    (NotACertificateFileError, "not_regular_file"),
+    (CertificateFileTooLargeError, "file_too_large"),
+    (CertificatePathError, "invalid_file_path"),
     (CertificateError, "unreadable_certificate"),
 )
 
@@ -167,17 +183,21 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             label = name or self.config_entry.title
             # A certbot entry that manages the certificate makes the issue fixable: renew now.
             manager = async_find_lineage(self.hass, self._names(name, status))
+            if manager is not None and manager[0].has_certificate_issue(manager[1]):
+                # One problem, one repair: the certbot entry's own issue, which can renew it.
+                continue
             fix = fix_data(*manager) if manager else None
+            renewable = "_renewable" if fix is not None else ""
             if report.trust is Trust.EXPIRED:
                 wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expired",
+                    f"certificate_expired{renewable}",
                     {"name": label, "expires": report.expires.date().isoformat()},
                     fixable=fix is not None,
                     data=fix,
                 )
             elif status.days_remaining < self.warning_days:
                 wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expiring",
+                    f"certificate_expiring{renewable}",
                     {
                         "name": label,
                         "days": str(status.days_remaining),
@@ -186,7 +206,14 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                     fixable=fix is not None,
                     data=fix,
                 )
+            if status.posture is not None:
+                wanted.update(posture_issues(label, self._server_name, status.posture))
         async_sync_issues(self.hass, self.config_entry, wanted)
+
+    @property
+    def _server_name(self) -> str:
+        data = self.config_entry.data
+        return str(data.get(CONF_SERVER_NAME) or data.get(CONF_HOST) or "")
 
     async def _async_update_data(self) -> CertificateSnapshot:
         async with _shared(self.hass).checks:
@@ -204,6 +231,17 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
 
     device_model = "TLS endpoint"
 
+    def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
+        """Offer the posture entities that apply to this endpoint and its options."""
+        super().__init__(hass, entry)
+        self.starttls = StartTLS(entry.data.get(CONF_STARTTLS, StartTLS.NONE))
+        self.check_plain_http: bool = entry.options.get(
+            CONF_CHECK_PLAIN_HTTP, DEFAULT_CHECK_PLAIN_HTTP
+        )
+        self.descriptions = remote_certificate_descriptions(
+            web=self.starttls is StartTLS.NONE, check_plain_http=self.check_plain_http
+        )
+
     def _names(self, name: str, status: CertificateStatus) -> set[str]:
         data = self.config_entry.data
         return {data.get(CONF_SERVER_NAME) or data[CONF_HOST], *super()._names(name, status)}
@@ -215,12 +253,36 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
             )
         except InvalidCAFileError as err:
             raise _update_failed(err, {"path": str(self.config_entry.data[CONF_CA_FILE])}) from err
+        self._remove_skipped_posture_entities()
+
+    def _remove_skipped_posture_entities(self) -> None:
+        """Drop the entities of checks that no longer apply, e.g. port 80 switched off."""
+        registry = er.async_get(self.hass)
+        described = {
+            description.key for platform in self.descriptions.values() for description in platform
+        }
+        for entity in er.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            key = entity.unique_id.removeprefix(f"{self.config_entry.unique_id}-")
+            if key in POSTURE_KEYS and key not in described:
+                registry.async_remove(entity.entity_id)
 
     async def _async_read(self) -> CertificateSnapshot:
         data = self.config_entry.data
         host: str = data[CONF_HOST]
         server_name: str = data.get(CONF_SERVER_NAME) or host
         placeholders = {"host": host, "port": str(data[CONF_PORT])}
+        # The posture probes run beside the certificate's own handshake, within its time budget.
+        posture = asyncio.create_task(
+            probe_posture(
+                host,
+                data[CONF_PORT],
+                server_name=server_name,
+                starttls=self.starttls,
+                check_plain_http=self.check_plain_http,
+                timeout_seconds=DEFAULT_TIMEOUT,
+            )
+        )
+        chain: list[x509.Certificate] | None = None
         try:
             chain = await fetch_chain(
                 host,
@@ -230,9 +292,14 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
             )
         except CertificateError as err:
             raise _update_failed(err, placeholders) from err
+        finally:
+            if chain is None:
+                # Nothing to report on an endpoint whose certificate cannot be read.
+                posture.cancel()
         now = dt_util.utcnow()
         report = assess_chain(chain, self._store, server_name, now)
-        return CertificateSnapshot({"": self._status(report, now)})
+        status = self._status(report, now)
+        return CertificateSnapshot({"": replace(status, posture=await posture)})
 
 
 class FileCertificateCoordinator(_CertificateCoordinatorBase):

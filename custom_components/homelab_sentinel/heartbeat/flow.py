@@ -28,27 +28,41 @@ from ..const import (
     DEFAULT_PERIOD_HOURS,
     Kind,
 )
-from ..flow_support import SentinelFlowBase, ValidatedEntry
+from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry, flow_number
 
 # Shown where Home Assistant knows no address of its own; the user puts in the real one.
 _UNKNOWN_BASE = "http://homeassistant.local:8123"
 _CURL = "curl -fsS -m 10 --retry 3"
 
 
+# The bounds of the schedule's fields, checked again on submission (nan passes the selector).
+_BOUNDS = {CONF_PERIOD_HOURS: (1, 24 * 366), CONF_GRACE_MINUTES: (0, 7 * 24 * 60)}
+
+
 def _period() -> selector.NumberSelector:
+    low, high = _BOUNDS[CONF_PERIOD_HOURS]
     return selector.NumberSelector(
         selector.NumberSelectorConfig(
-            min=1, max=24 * 366, unit_of_measurement="h", mode=selector.NumberSelectorMode.BOX
+            min=low, max=high, unit_of_measurement="h", mode=selector.NumberSelectorMode.BOX
         )
     )
 
 
 def _grace() -> selector.NumberSelector:
+    low, high = _BOUNDS[CONF_GRACE_MINUTES]
     return selector.NumberSelector(
         selector.NumberSelectorConfig(
-            min=0, max=7 * 24 * 60, unit_of_measurement="min", mode=selector.NumberSelectorMode.BOX
+            min=low, max=high, unit_of_measurement="min", mode=selector.NumberSelectorMode.BOX
         )
     )
+
+
+def schedule_numbers(user_input: Mapping[str, Any]) -> dict[str, int]:
+    """Period and grace time from a form, as whole numbers; FlowError for one out of bounds."""
+    return {
+        key: flow_number(user_input[key], key, minimum=low, maximum=high)
+        for key, (low, high) in _BOUNDS.items()
+    }
 
 
 HEARTBEAT_SCHEMA = probatio.Schema(
@@ -123,10 +137,14 @@ class HeartbeatFlowMixin(SentinelFlowBase):
         errors: dict[str, str] = {}
         if user_input is not None:
             name = str(user_input[CONF_NAME]).strip()
+            try:
+                schedule = schedule_numbers(user_input)
+            except FlowError as err:
+                errors[err.field] = err.error
             # slugify() turns a name it cannot use into "unknown".
             if not any(character.isalnum() for character in name):
                 errors[CONF_NAME] = "invalid_name"
-            else:
+            if not errors:
                 unique_id = f"heartbeat:{slugify(name)}"
                 await self.async_set_unique_id(unique_id)
                 if (
@@ -141,8 +159,7 @@ class HeartbeatFlowMixin(SentinelFlowBase):
                     {
                         CONF_KIND: Kind.HEARTBEAT.value,
                         CONF_NAME: name,
-                        CONF_PERIOD_HOURS: int(user_input[CONF_PERIOD_HOURS]),
-                        CONF_GRACE_MINUTES: int(user_input[CONF_GRACE_MINUTES]),
+                        **schedule,
                         CONF_WEBHOOK_ID: webhook.async_generate_id(),
                     },
                 )
@@ -210,14 +227,19 @@ class HeartbeatOptionsFlow(OptionsFlowWithReload):
     ) -> ConfigFlowResult:
         """Show and store the options."""
         entry = self.config_entry
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_PERIOD_HOURS: int(user_input[CONF_PERIOD_HOURS]),
-                    CONF_GRACE_MINUTES: int(user_input[CONF_GRACE_MINUTES]),
-                    CONF_ALLOW_INTERNET: bool(user_input[CONF_ALLOW_INTERNET]),
-                }
-            )
+            try:
+                schedule = schedule_numbers(user_input)
+            except FlowError as err:
+                errors[err.field] = err.error
+            else:
+                return self.async_create_entry(
+                    data={
+                        **schedule,
+                        CONF_ALLOW_INTERNET: bool(user_input[CONF_ALLOW_INTERNET]),
+                    }
+                )
         current = {
             CONF_PERIOD_HOURS: entry.data.get(CONF_PERIOD_HOURS, DEFAULT_PERIOD_HOURS),
             CONF_GRACE_MINUTES: entry.data.get(CONF_GRACE_MINUTES, DEFAULT_GRACE_MINUTES),
@@ -226,6 +248,7 @@ class HeartbeatOptionsFlow(OptionsFlowWithReload):
         return self.async_show_form(
             step_id=Kind.HEARTBEAT,
             data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, current),
+            errors=errors,
             description_placeholders={
                 "name": entry.title,
                 **usage_placeholders(
