@@ -410,6 +410,33 @@ async def test_state_survives_a_restart(
     assert _state(hass, PROBLEM).attributes["reason"] == "overdue"
 
 
+async def test_a_store_edited_by_hand(
+    hass: HomeAssistant, hass_storage: dict[str, Any], call: Caller
+) -> None:
+    """Values that are not what the integration writes are forgotten, one by one."""
+    hass_storage[f"{DOMAIN}.heartbeat.edited"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.heartbeat.edited",
+        "data": {
+            "last_ping": "2026-12-06T01:00:00+00:00",
+            "last_success": "yesterday",
+            "last_result": "splendid",
+            "last_duration": "12",
+            "started": "2026-12-06T01:00:00",
+        },
+    }
+    await add_heartbeat(hass, entry_id="edited")
+    assert _state(hass, LAST_PING).state == "2026-12-06T01:00:00+00:00"
+    assert _state(hass, LAST_SUCCESS).state == STATE_UNKNOWN
+    assert _state(hass, LAST_RESULT).state == "never"
+    assert _state(hass, LAST_DURATION).state == STATE_UNKNOWN
+    assert _state(hass, PROBLEM).state == STATE_OFF
+    assert (await call("POST", "exit_code=0"))[0] == 200
+    await hass.async_block_till_done()
+    assert _state(hass, LAST_RESULT).state == "success"
+
+
 async def test_options_change_the_schedule(
     hass: HomeAssistant, call: Caller, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -30,7 +30,7 @@ from ..const import (
 )
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
 from ..repairs_support import WantedIssue, async_sync_issues
-from .entities import HEARTBEAT_DESCRIPTIONS
+from .entities import HEARTBEAT_DESCRIPTIONS, LAST_RESULTS
 from .protocol import Outcome, Ping, PingError, Source, parse_ping, read_capped
 
 _STORE_VERSION: Final = 1
@@ -79,12 +79,18 @@ class HeartbeatState:
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> HeartbeatState:
-        """The state a Store kept."""
+        """The state a Store kept; a value edited into something else is forgotten, not fatal."""
+        result = stored.get("last_result")
+        duration = stored.get("last_duration")
         return cls(
             last_ping=_moment(stored.get("last_ping")),
             last_success=_moment(stored.get("last_success")),
-            last_result=str(stored.get("last_result", "never")),
-            last_duration=stored.get("last_duration"),
+            last_result=result if result in LAST_RESULTS else "never",
+            last_duration=(
+                float(duration)
+                if isinstance(duration, int | float) and not isinstance(duration, bool)
+                else None
+            ),
             started=_moment(stored.get("started")),
         )
 
@@ -94,7 +100,14 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _moment(text: Any) -> datetime | None:
-    return datetime.fromisoformat(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    # Only times this coordinator wrote, which are aware, can be compared with the clock.
+    return moment if moment.tzinfo else None
 
 
 @dataclass(frozen=True, slots=True)
