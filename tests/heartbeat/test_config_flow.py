@@ -84,10 +84,11 @@ async def test_adding_a_heartbeat_shows_its_address_and_examples(hass: HomeAssis
     assert hass.states.get("sensor.nightly_borg_last_result") is not None
 
 
-async def test_a_name_without_letters_or_digits(hass: HomeAssistant) -> None:
+@pytest.mark.parametrize("name", [" -- ", "x" * 101, "nightly\nborg", "borg\x1b[2J"])
+async def test_unusable_names(hass: HomeAssistant, name: str) -> None:
     flow_id = await _open_step(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {"name": " -- ", "period_hours": 24, "grace_minutes": 60}
+        flow_id, {"name": name, "period_hours": 24, "grace_minutes": 60}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"name": "invalid_name"}

@@ -33,6 +33,7 @@ from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry, flow_num
 # Shown where Home Assistant knows no address of its own; the user puts in the real one.
 _UNKNOWN_BASE = "http://homeassistant.local:8123"
 _CURL = "curl -fsS -m 10 --retry 3"
+MAX_NAME_LENGTH = 100
 
 
 # The bounds of the schedule's fields, checked again on submission (nan passes the selector).
@@ -54,6 +55,16 @@ def _grace() -> selector.NumberSelector:
         selector.NumberSelectorConfig(
             min=low, max=high, unit_of_measurement="min", mode=selector.NumberSelectorMode.BOX
         )
+    )
+
+
+def _usable_name(name: str) -> bool:
+    """A name for a device and its unique ID: short, printable, not only punctuation."""
+    return (
+        len(name) <= MAX_NAME_LENGTH
+        and name.isprintable()
+        # slugify() turns a name without letters or digits into "unknown".
+        and any(character.isalnum() for character in name)
     )
 
 
@@ -141,8 +152,7 @@ class HeartbeatFlowMixin(SentinelFlowBase):
                 schedule = schedule_numbers(user_input)
             except FlowError as err:
                 errors[err.field] = err.error
-            # slugify() turns a name it cannot use into "unknown".
-            if not any(character.isalnum() for character in name):
+            if not _usable_name(name):
                 errors[CONF_NAME] = "invalid_name"
             if not errors:
                 unique_id = f"heartbeat:{slugify(name)}"
