@@ -54,6 +54,8 @@ class DemoEntry:
     answers: dict[str, Any]
     # Answers of the forms that follow the first one, e.g. a password after the server.
     follow_up: list[dict[str, Any]] = field(default_factory=list)
+    # Told every step's result, e.g. to read the address a heartbeat's last step shows.
+    on_result: Callable[[dict[str, Any]], None] | None = None
 
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -457,6 +459,58 @@ class HomeAssistantTarget:
         """Nothing runs."""
 
 
+class HeartbeatTarget:
+    """A nightly job reporting to a heartbeat entry: one run that succeeds, then one that fails.
+
+    It calls the address the flow's last step shows, as the wrapper example there does:
+    `status=start`, then the exit code.
+    """
+
+    def __init__(self) -> None:
+        self.path = ""
+        self.job: asyncio.Task[None] | None = None
+
+    async def start(self) -> list[DemoEntry]:
+        """Return the entry; the job runs once the entry exists."""
+        return [
+            DemoEntry(
+                "heartbeat",
+                {"name": "Nightly borg", "period_hours": 24, "grace_minutes": 60},
+                [{}],
+                on_result=self._note_result,
+            )
+        ]
+
+    def _note_result(self, result: dict[str, Any]) -> None:
+        placeholders = result.get("description_placeholders") or {}
+        # Home Assistant listens on HA_URL only: keep the webhook's path, not its host.
+        if "/api/webhook/" in placeholders.get("cron", ""):
+            webhook_id = placeholders["cron"].split("/api/webhook/", 1)[1].split("?", 1)[0]
+            self.path = f"/api/webhook/{webhook_id}"
+        if result.get("type") == "create_entry" and self.path:
+            self.job = asyncio.get_running_loop().create_task(self._run_job())
+
+    async def _run_job(self) -> None:
+        async with aiohttp.ClientSession() as session:
+
+            async def call(query: str) -> None:
+                async with session.post(f"{HA_URL}{self.path}?{query}") as response:
+                    print(f"demo: heartbeat job {query}: {response.status}", flush=True)
+
+            for exit_code, seconds in ((0, 4), (2, 2)):
+                await call("status=start")
+                await asyncio.sleep(seconds)
+                await call(f"exit_code={exit_code}")
+                await asyncio.sleep(5)
+
+    async def stop(self) -> None:
+        """Stop the job if it still runs."""
+        if self.job is not None:
+            self.job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.job
+
+
 class HomeAssistantAPI:
     """Just enough of Home Assistant's onboarding, auth and config-flow APIs."""
 
@@ -558,6 +612,8 @@ class HomeAssistantAPI:
                 f"{base}/{flow_id}", json=body, headers=self._auth
             ) as response:
                 result = await response.json()
+            if entry.on_result is not None:
+                entry.on_result(result)
         return str(result.get("reason") or result.get("title") or result.get("errors"))
 
 
@@ -614,6 +670,7 @@ async def main(*, private_run: bool) -> int:
         | DuplicatiTarget
         | HostTarget
         | HomeAssistantTarget
+        | HeartbeatTarget
     ] = [
         CertificateTargets(config / "demo"),
         Fail2banTarget(config / "demo" / "fail2ban"),
@@ -622,6 +679,7 @@ async def main(*, private_run: bool) -> int:
         DuplicatiTarget(),
         host,
         HomeAssistantTarget(config / "demo" / "packages"),
+        HeartbeatTarget(),
     ]
     entries = [entry for target in targets for entry in await target.start()]
     stop = asyncio.Event()
@@ -643,6 +701,7 @@ async def main(*, private_run: bool) -> int:
                     or entry.answers.get("path")
                     or entry.answers.get("url")
                     or entry.answers.get("transport")
+                    or entry.answers.get("name")
                     or "this instance"
                 )
                 print(f"demo: {entry.kind} {target}: {await api.add_entry(entry)}", flush=True)

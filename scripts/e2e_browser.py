@@ -725,6 +725,11 @@ def run(dashboard_file: Path, screenshots: Path, config_dir: str | None) -> None
             90,
         )
         check_dashboard(page, named, entries)
+        # The demo's heartbeat job succeeds once, then fails: the Every backup card lists it.
+        page.wait_for_text(
+            "the Every backup card", "Every backup", "Nightly borg", "heartbeat", "failed"
+        )
+        step("the Every backup card lists the heartbeat Nightly borg, failed")
         page.settle(3)
         page.screenshot("dashboard")
 

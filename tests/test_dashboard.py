@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
+from datetime import timedelta
 import json
 from pathlib import Path
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.webhook import async_handle_webhook
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.template import Template
 from homeassistant.util import slugify
+from homeassistant.util.aiohttp import MockRequest
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
 
 from .duplicati.common import password_entry
 from .duplicati.simulator import DuplicatiSimulator
+from .heartbeat.common import WEBHOOK_ID, add_heartbeat
 
 REPOSITORY = Path(__file__).parent.parent
 DASHBOARD = REPOSITORY / "docs" / "dashboard.yaml"
@@ -313,3 +318,38 @@ async def test_problems_summary_renders(hass: HomeAssistant, duplicati: Duplicat
     duplicati.add_backup("Photos", history=["Error"])
     await password_entry(hass, duplicati)
     assert Template(summary, hass).async_render() == ("**1 problem**\n\n- Photos Backup problem")
+
+
+async def test_every_backup_card_renders(
+    hass: HomeAssistant, duplicati: DuplicatiSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """One card lists every backup: each Duplicati job and each heartbeat, problems first."""
+    card = next(
+        card["content"]
+        for card in _all_cards(_dashboard())
+        if card["type"] == "markdown" and card.get("title") == "Every backup"
+    )
+    assert Template(card, hass).async_render() == (
+        "No backup is watched yet: add a Duplicati server or a heartbeat."
+    )
+
+    duplicati.add_backup("Documents", history=["Success"])
+    duplicati.add_backup("Photos", history=["Error"])
+    await password_entry(hass, duplicati)
+    await add_heartbeat(hass, name="Nightly borg")
+    await add_heartbeat(hass, name="Weekly dump", webhook_id="f" * 64)
+    # Through Home Assistant's webhook component, as its HTTP view hands requests over.
+    request = MockRequest(b"", "test", method="POST", query_string="exit_code=1", remote="::1")
+    assert (await async_handle_webhook(hass, WEBHOOK_ID, request)).status == 200
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(minutes=5))
+
+    rows = [
+        "| | Kind | Last result | Problem |",
+        "|---|---|---|---|",
+        "| ⚠️ Nightly borg | heartbeat | failed (5 minutes ago) | failed |",
+        "| ⚠️ Photos | Duplicati | error (5 minutes ago) | failed |",
+        "| ✅ Documents | Duplicati | success (5 minutes ago) |  |",
+        "| ✅ Weekly dump | heartbeat | never (5 minutes ago) |  |",
+    ]
+    assert Template(card, hass).async_render() == "\n".join(rows)

@@ -17,6 +17,10 @@ from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
 from .duplicati.coordinator import DuplicatiCoordinator
 from .fail2ban.coordinator import Fail2banCoordinator
+from .heartbeat.coordinator import (
+    HeartbeatCoordinator,
+    async_remove_store as async_remove_heartbeat_store,
+)
 from .home_assistant.coordinator import (
     HomeAssistantCoordinator,
     async_remove_stores as async_remove_home_assistant_stores,
@@ -36,6 +40,7 @@ COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.CERTBOT: CertbotCoordinator,
     Kind.HOST: HostCoordinator,
     Kind.HOME_ASSISTANT: HomeAssistantCoordinator,
+    Kind.HEARTBEAT: HeartbeatCoordinator,
 }
 
 
@@ -70,6 +75,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
         await async_remove_store(hass, entry)
     if entry.data.get(CONF_KIND) == Kind.HOME_ASSISTANT:
         await async_remove_home_assistant_stores(hass)
+    if entry.data.get(CONF_KIND) == Kind.HEARTBEAT:
+        await async_remove_heartbeat_store(hass, entry)
 
 
 async def async_remove_config_entry_device(

@@ -36,6 +36,7 @@ from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
 from .flow_support import FlowError, flow_number
+from .heartbeat.flow import HeartbeatFlowMixin, HeartbeatOptionsFlow
 from .home_assistant.flow import HomeAssistantFlowMixin
 from .host.flow import HostFlowMixin
 
@@ -89,6 +90,8 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
             ),
         )
     },
+    # Not polled; its own options flow (heartbeat/flow.py) has no scan interval.
+    Kind.HEARTBEAT: {},
 }
 _MINIMUM_SCAN_INTERVAL = 10
 # The bounds of each option's field, checked again on submission (nan passes the selector).
@@ -120,6 +123,7 @@ class HomelabSentinelConfigFlow(
     CertbotFlowMixin,
     HostFlowMixin,
     HomeAssistantFlowMixin,
+    HeartbeatFlowMixin,
     domain=DOMAIN,
 ):
     """Add one monitored thing per entry."""
@@ -149,6 +153,8 @@ class HomelabSentinelConfigFlow(
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         """Options: scan interval and the kind's thresholds."""
+        if config_entry.data[CONF_KIND] == Kind.HEARTBEAT:
+            return HeartbeatOptionsFlow()
         return SentinelOptionsFlow()
 
 

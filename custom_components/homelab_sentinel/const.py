@@ -30,11 +30,17 @@ CONF_USE_SUDO: Final = "use_sudo"
 CONF_HOST_KEY: Final = "host_key"
 # home_assistant: how old a long-lived token may get before it counts as old.
 CONF_TOKEN_MAX_AGE_DAYS: Final = "token_max_age_days"  # noqa: S105 - an option name
+# heartbeat: how often the job must succeed, and who may call its webhook.
+CONF_PERIOD_HOURS: Final = "period_hours"
+CONF_GRACE_MINUTES: Final = "grace_minutes"
+CONF_ALLOW_INTERNET: Final = "allow_internet"
 
 DEFAULT_WARNING_DAYS: Final = 14
 DEFAULT_MAX_AGE_HOURS: Final = 36
 DEFAULT_CHECK_PLAIN_HTTP: Final = True
 DEFAULT_TOKEN_MAX_AGE_DAYS: Final = 365
+DEFAULT_PERIOD_HOURS: Final = 24
+DEFAULT_GRACE_MINUTES: Final = 60
 # How many checks run at once across all entries, so that 50 entries do not open 50 sockets at once.
 MAX_CONCURRENT_CHECKS: Final = 16
 
@@ -50,6 +56,7 @@ class Kind(StrEnum):
     CERTBOT = "certbot"
     HOST = "host"
     HOME_ASSISTANT = "home_assistant"
+    HEARTBEAT = "heartbeat"
 
 
 DEFAULT_SCAN_INTERVAL: Final[dict[Kind, timedelta]] = {

@@ -52,7 +52,7 @@ async def http_client(
         login_attempts_threshold=3,
     )
     # Everything that registers views comes before the test client, which freezes the router.
-    for component in ("auth", "api", "repairs"):
+    for component in ("auth", "api", "repairs", "webhook"):
         assert await async_setup_component(hass, component, {})
     return await hass_client_no_auth()
 
@@ -246,7 +246,7 @@ async def test_bad_tokens_only_reported_while_banning(
     """Without IP banning, Home Assistant reports failed logins, not requests with bad tokens."""
     hass.auth = await auth.auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
     await setup_http(hass, ip_ban_enabled=False)
-    for component in ("auth", "api", "repairs"):
+    for component in ("auth", "api", "repairs", "webhook"):
         assert await async_setup_component(hass, component, {})
     client = await hass_client_no_auth()
     await add_entry(hass)
