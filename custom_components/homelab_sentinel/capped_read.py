@@ -12,8 +12,6 @@ import asyncio
 import json
 from typing import Any, Protocol
 
-import aiohttp
-
 _CHUNK = 64 * 1024
 
 
@@ -25,6 +23,13 @@ class InvalidJSONError(ValueError):
     """The text is not JSON this parser can read."""
 
 
+class ByteStream(Protocol):
+    """What a body arrives through: aiohttp's StreamReader, or a webhook MockRequest's stream."""
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to n bytes; b"" at the end of the stream."""
+
+
 class HttpMessage(Protocol):
     """What a body is read from: an aiohttp ClientResponse, or a web.Request (a webhook's)."""
 
@@ -33,25 +38,33 @@ class HttpMessage(Protocol):
         """The announced Content-Length, if any."""
 
     @property
-    def content(self) -> aiohttp.StreamReader:
+    def content(self) -> ByteStream:
         """The body, as it arrives."""
+
+
+async def read_capped_stream(stream: ByteStream, declared_length: int | None, limit: int) -> bytes:
+    """The whole of a stream of at most limit bytes; ResponseTooLargeError otherwise.
+
+    A declared length over the cap is refused before anything is read. The stream's own errors
+    (a broken connection, a timeout) pass through unchanged.
+    """
+    if declared_length is not None and declared_length > limit:
+        raise ResponseTooLargeError(f"the answer announces {declared_length} bytes")
+    body = bytearray()
+    while chunk := await stream.read(_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise ResponseTooLargeError(f"the answer passed {limit} bytes")
+    return bytes(body)
 
 
 async def read_capped_body(response: HttpMessage, limit: int) -> bytes:
     """The whole body of a message of at most limit bytes; ResponseTooLargeError otherwise.
 
-    A Content-Length over the cap is refused before anything is read. aiohttp's own errors
-    (a broken connection, a timeout) pass through unchanged. Works for an answer to a request
-    (ClientResponse) and for a request received (web.Request) alike.
+    Works for an answer to a request (ClientResponse) and for a request received (web.Request)
+    alike.
     """
-    if response.content_length is not None and response.content_length > limit:
-        raise ResponseTooLargeError(f"the answer announces {response.content_length} bytes")
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            raise ResponseTooLargeError(f"the answer passed {limit} bytes")
-    return bytes(body)
+    return await read_capped_stream(response.content, response.content_length, limit)
 
 
 def parse_json(data: bytes | str) -> Any:

@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 import re
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from ..capped_read import InvalidJSONError, parse_json
+from ..capped_read import (
+    ByteStream,
+    InvalidJSONError,
+    ResponseTooLargeError,
+    parse_json,
+    read_capped_stream,
+)
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-_READ_CHUNK: Final = 64 * 1024
 _EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
 
 
@@ -60,30 +65,16 @@ class Ping:
     ended: datetime | None = None
 
 
-class ByteStream(Protocol):
-    """The part of aiohttp's StreamReader a capped read needs."""
-
-    async def read(self, n: int = -1) -> bytes:
-        """Up to n bytes; b"" at the end of the stream."""
-
-
 async def read_capped(stream: ByteStream, declared_length: int | None) -> bytes:
     """The whole body, refusing one over MAX_BODY_BYTES before reading past the cap.
 
-    capped_read.read_capped_body's rule, for any stream with read(): Home Assistant hands a
-    webhook a MockRequest too (cloud hooks, the websocket command webhook/handle), whose stream
-    has no iter_chunked().
+    Home Assistant hands a webhook a MockRequest too (cloud hooks, the websocket command
+    webhook/handle), so the stream is read as any stream with read().
     """
-    if declared_length is not None and declared_length > MAX_BODY_BYTES:
-        raise BodyTooLargeError(f"body of {declared_length} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await stream.read(_READ_CHUNK):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLargeError(f"body over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_capped_stream(stream, declared_length, MAX_BODY_BYTES)
+    except ResponseTooLargeError as err:
+        raise BodyTooLargeError(str(err)) from err
 
 
 def _single(query: Mapping[str, Sequence[str]], key: str) -> str | None:
