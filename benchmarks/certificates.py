@@ -2,7 +2,9 @@
 
 Run with `scripts/run python benchmarks/certificates.py`. Reports the wall time from starting the
 entries' setup to every entity having a state, and the event-loop CPU time of one refresh of all
-entries. The TLS servers run on their own thread and loop, so the loop figures are ours alone.
+entries, posture probes included (protocol versions, HSTS, port 80): the TLS servers answer
+`HEAD /` with an HSTS header, as a reverse proxy does; port 80 of 127.0.0.1 is closed. They run on
+their own thread and loop, so the loop figures are ours alone.
 
 It runs twice: servers sending the full chain, then servers sending their leaf alone with a
 caIssuers URL on a loopback HTTP server, so that every entry's first poll fetches the missing
@@ -63,10 +65,23 @@ class ServerThread(threading.Thread):
         self.loop.run_forever()
 
     async def _start(self) -> None:
-        async def drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, ssl.SSLError):
-                await reader.read()
-            writer.close()
+        def site(context: ssl.SSLContext) -> Any:
+            # A reverse proxy: TLS (refusing the old versions the posture probes try), then an
+            # answer with HSTS to the probe's `HEAD /`.
+            async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                with contextlib.suppress(
+                    ConnectionError, ssl.SSLError, asyncio.IncompleteReadError
+                ):
+                    await writer.start_tls(context)
+                    if await reader.readuntil(b"\r\n\r\n"):
+                        writer.write(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                            b"Strict-Transport-Security: max-age=31536000\r\n\r\n"
+                        )
+                        await writer.drain()
+                writer.transport.abort()
+
+            return answer
 
         async def ca_issuers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.issuer_requests += 1
@@ -85,7 +100,7 @@ class ServerThread(threading.Thread):
             http = await asyncio.start_server(ca_issuers, "127.0.0.1", self.issuer_port)
             self.issuer_port = http.sockets[0].getsockname()[1]
         for context in self.contexts:
-            server = await asyncio.start_server(drain, "127.0.0.1", 0, ssl=context)
+            server = await asyncio.start_server(site(context), "127.0.0.1", 0)
             self.ports.append(server.sockets[0].getsockname()[1])
 
 

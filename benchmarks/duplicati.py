@@ -32,7 +32,7 @@ from tests.duplicati.simulator import DuplicatiSimulator  # noqa: E402
 
 JOBS = 50
 POLL_ROUNDS = 20
-ENTITIES_PER_JOB = 10
+ENTITIES_PER_JOB = 12
 
 
 class ServerThread(threading.Thread):
@@ -81,7 +81,7 @@ async def _run(simulator: DuplicatiSimulator) -> dict[str, Any]:
         setup_seconds = time.perf_counter() - start
         first_requests = len(simulator.requests) - before
         states = [s for s in hass.states.async_all() if s.entity_id.startswith("sensor.job_")]
-        assert len(states) == JOBS * 7, f"only {len(states)} job sensors"
+        assert len(states) == JOBS * 8, f"only {len(states)} job sensors"
 
         coordinator = entry.runtime_data
         requests: list[int] = []

@@ -10,7 +10,7 @@ NATIVE_VENV="$CACHE_DIR/venv"
 ROOT_WORKSPACE="/workspace"
 ROOT_VENV="/opt/venv"
 MIN_PYTHON="3.14.2"
-SERVICE_PACKAGES="fail2ban pebble certbot nginx openssh-server openssh-client openssl sqlite3 sudo"
+SERVICE_PACKAGES="fail2ban pebble certbot nginx openssh-server openssh-client openssl sqlite3 sudo apt-utils curl"
 export REPO_ROOT CACHE_DIR DEBIAN_ROOT
 
 log() { printf '\033[1;34m[homelab-sentinel]\033[0m %s\n' "$*" >&2; }

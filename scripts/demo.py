@@ -19,8 +19,10 @@ from pathlib import Path
 import shutil
 import signal
 import ssl
+import subprocess
 import sys
 from typing import Any
+import warnings
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
@@ -33,12 +35,15 @@ from tests.certificate.certs import Issued, make_ca, make_leaf  # noqa: E402
 from tests.domoticz.simulator import DomoticzSimulator, SimUser  # noqa: E402
 from tests.duplicati.simulator import DuplicatiSimulator  # noqa: E402
 from tests.fail2ban.conftest import SSHD, Fail2banServer  # noqa: E402
+from tests.host.conftest import build_packages, make_world  # noqa: E402
 
 DEMO_USER = ("demo", "demo-sentinel")
 DOMOTICZ_USER = ("admin", "demo-domoticz")
 DUPLICATI_PASSWORD = "demo-duplicati"  # noqa: S105 - the demo server's own password
 PEBBLE_PORT = 14000
 HA_URL = "http://127.0.0.1:8123"
+# Where scripts/_lib.sh binds the checkout inside the Debian root.
+ROOT_WORKSPACE = "/workspace"
 CLIENT_ID = f"{HA_URL}/"
 
 
@@ -50,6 +55,8 @@ class DemoEntry:
     answers: dict[str, Any]
     # Answers of the forms that follow the first one, e.g. a password after the server.
     follow_up: list[dict[str, Any]] = field(default_factory=list)
+    # Told every step's result, e.g. to read the address a heartbeat's last step shows.
+    on_result: Callable[[dict[str, Any]], None] | None = None
 
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -75,6 +82,35 @@ def _smtp_with_starttls(context: ssl.SSLContext) -> Handler:
         writer.close()
 
     return handler
+
+
+def _https_site(context: ssl.SSLContext, hsts: str | None) -> Handler:
+    """A tiny web site behind TLS; the handshake runs here so that refused versions stay quiet."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            await writer.start_tls(context)
+            request = await reader.readuntil(b"\r\n\r\n")
+            body = b"<h1>Homelab demo</h1>\n"
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+            if hsts:
+                head += f"Strict-Transport-Security: {hsts}\r\n"
+            writer.write(head.encode() + b"\r\n")
+            if not request.startswith(b"HEAD"):
+                writer.write(body)
+            await writer.drain()
+        writer.transport.abort()
+
+    return handler
+
+
+def _legacy(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Also accept TLS 1.0 and 1.1, as an old appliance does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
 
 
 class CertificateTargets:
@@ -103,9 +139,14 @@ class CertificateTargets:
         )
         nas = make_leaf(["nas.demo"], issuer=None, not_after=now + timedelta(days=200))
         mail = make_leaf(["mail.demo"], issuer=intermediate, not_after=now + timedelta(days=70))
+        # The proxy sends HSTS; the NAS, an old appliance, accepts TLS 1.0 and sends none.
+        proxy_site = _https_site(
+            self._context(proxy, "proxy"), "max-age=31536000; includeSubDomains"
+        )
+        nas_site = _https_site(_legacy(self._context(nas, "nas")), None)
         handlers: list[tuple[int, Handler, ssl.SSLContext | None]] = [
-            (8443, _drain, self._context(proxy, "proxy")),
-            (8444, _drain, self._context(nas, "nas")),
+            (8443, proxy_site, None),
+            (8444, nas_site, None),
             (8587, _smtp_with_starttls(self._context(mail, "mail")), None),
         ]
         for port, handler, context in handlers:
@@ -371,10 +412,12 @@ class DomoticzTarget:
 
 
 class DuplicatiTarget:
-    """A simulated Duplicati 2.3 on port 8200 with four backup jobs, one of them failing.
+    """A simulated Duplicati 2.3 on port 8200 with five backup jobs, one of them failing.
 
     A backup started from Home Assistant runs for a few seconds, then ends as the job's
-    backups do: the failing job fails again.
+    backups do: the failing job fails again. *Mail archive* missed its schedule: its start was
+    due five hours ago and the server's scheduler is stuck, so it stays a problem (with its
+    repair) even after *Back up now*. *Verify now* writes a verification into a job's log.
     """
 
     def __init__(self) -> None:
@@ -401,6 +444,14 @@ class DuplicatiTarget:
         config.next_error = "Failed to connect to ssh://backup.demo: Connection refused"
         config.next_result = "Error"
         sim.add_backup("Music", history=["Success"])
+        # Added last: the dashboard's entity IDs of the other jobs stay as they were.
+        sim.add_backup(
+            "Mail archive",
+            schedule=datetime.now(UTC) - timedelta(hours=5),
+            history=["Success"] * 3,
+        )
+        # Set before the start, which would otherwise catch up the missed start at once.
+        sim.scheduler_stuck = True
         await sim.start()
         return [
             DemoEntry(
@@ -413,6 +464,160 @@ class DuplicatiTarget:
     async def stop(self) -> None:
         """Stop the server."""
         await self.simulator.stop()
+
+
+class HostTarget:
+    """The demo machine itself as a `host` entry, with a private apt world and a reboot flag.
+
+    apt sees the tests' private world (Home Assistant gets its APT_CONFIG): two old packages
+    installed, their newer versions in a local `file:` repository and a security one, so the
+    machine's own apt state is never read or touched. The reboot flag is written to a /run of the
+    demo's own (see `private_run_directory`), when it has one.
+    """
+
+    def __init__(self, directory: Path, *, reboot_flag: bool) -> None:
+        self.directory = directory
+        self.reboot_flag = reboot_flag
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What Home Assistant needs to read the private apt world."""
+        return {"APT_CONFIG": str(self.directory / "apt.conf")}
+
+    async def start(self) -> list[DemoEntry]:
+        """Build the apt world; return the entry that watches this machine."""
+        await asyncio.to_thread(shutil.rmtree, self.directory, ignore_errors=True)
+        await asyncio.to_thread(self.directory.mkdir, parents=True)
+        debs = await asyncio.to_thread(build_packages, self.directory)
+        await asyncio.to_thread(make_world, self.directory, debs)
+        if self.reboot_flag:
+            await asyncio.to_thread(_ask_for_reboot)
+        return [DemoEntry("host", {"transport": "local"}, follow_up=[{}])]
+
+    async def stop(self) -> None:
+        """Nothing runs: the world stays on disk until the next start."""
+
+
+def _ask_for_reboot() -> None:
+    Path("/run/reboot-required").write_text("*** System restart required ***\n")
+    Path("/run/reboot-required.pkgs").write_text("linux-image-amd64\nlibc6\n")
+
+
+def private_run_directory() -> bool:
+    """Give the demo (and its Home Assistant) a /run of its own, so a reboot flag can be shown.
+
+    A new mount namespace with an empty tmpfs on /run: the machine's /run is not touched, and the
+    mount ends with the demo. Needs root and a process without threads yet; otherwise the demo
+    shows the machine's own reboot flag.
+    """
+    if os.geteuid() != 0:
+        return False
+    try:
+        os.unshare(os.CLONE_NEWNS)
+        # Nothing mounted here may reach the machine: our mounts must not propagate. Inside the
+        # project's Debian root (checkout at /workspace) "/" is no mount point, but scripts/_lib.sh
+        # entered it through a mount namespace that is private already.
+        private = subprocess.run(
+            ["mount", "--make-rprivate", "/"], capture_output=True, check=False
+        )
+        if private.returncode != 0 and Path(ROOT_WORKSPACE) != REPO:
+            print("demo: cannot make a private /run; no reboot flag is shown", flush=True)
+            return False
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=755", "sentinel-demo-run", "/run"], check=True
+        )
+    except (OSError, subprocess.CalledProcessError) as err:
+        print(f"demo: no private /run ({err}); no reboot flag is shown", flush=True)
+        return False
+    for directory in ("lock", "sshd"):
+        Path("/run", directory).mkdir(mode=0o755)
+    Path("/run/lock").chmod(0o1777)
+    return True
+
+
+class HomeAssistantTarget:
+    """This Home Assistant itself, with a password written inline in an included package.
+
+    With the demo user (an administrator without MFA), no login banning and no automatic backups,
+    the entry shows several problems and their repairs.
+    """
+
+    PACKAGE = (
+        "# Written by scripts/demo.py for Homelab Sentinel's plain-text secrets check:\n"
+        "# a password written inline where `!secret` belongs. It only customizes an\n"
+        "# entity that does not exist.\n"
+        "homeassistant:\n"
+        "  customize:\n"
+        "    sensor.demo_guest_wifi:\n"
+        "      password: demo-guest-wifi\n"
+    )
+
+    def __init__(self, packages: Path) -> None:
+        self.packages = packages
+
+    def _write(self) -> None:
+        self.packages.mkdir(parents=True, exist_ok=True)
+        (self.packages / "guest_wifi.yaml").write_text(self.PACKAGE, encoding="utf-8")
+
+    async def start(self) -> list[DemoEntry]:
+        """Write the package; return the entry that watches Home Assistant."""
+        await asyncio.to_thread(self._write)
+        return [DemoEntry("home_assistant", {})]
+
+    async def stop(self) -> None:
+        """Nothing runs."""
+
+
+class HeartbeatTarget:
+    """A nightly job reporting to a heartbeat entry: one run that succeeds, then one that fails.
+
+    It calls the address the flow's last step shows, as the wrapper example there does:
+    `status=start`, then the exit code.
+    """
+
+    def __init__(self) -> None:
+        self.path = ""
+        self.job: asyncio.Task[None] | None = None
+
+    async def start(self) -> list[DemoEntry]:
+        """Return the entry; the job runs once the entry exists."""
+        return [
+            DemoEntry(
+                "heartbeat",
+                {"name": "Nightly borg", "period_hours": 24, "grace_minutes": 60},
+                [{}],
+                on_result=self._note_result,
+            )
+        ]
+
+    def _note_result(self, result: dict[str, Any]) -> None:
+        placeholders = result.get("description_placeholders") or {}
+        # Home Assistant listens on HA_URL only: keep the webhook's path, not its host.
+        if "/api/webhook/" in placeholders.get("cron", ""):
+            webhook_id = placeholders["cron"].split("/api/webhook/", 1)[1].split("?", 1)[0]
+            self.path = f"/api/webhook/{webhook_id}"
+        if result.get("type") == "create_entry" and self.path:
+            self.job = asyncio.get_running_loop().create_task(self._run_job())
+
+    async def _run_job(self) -> None:
+        async with aiohttp.ClientSession() as session:
+
+            async def call(query: str) -> None:
+                async with session.post(f"{HA_URL}{self.path}?{query}") as response:
+                    print(f"demo: heartbeat job {query}: {response.status}", flush=True)
+
+            for exit_code, seconds in ((0, 4), (2, 2)):
+                await call("status=start")
+                await asyncio.sleep(seconds)
+                await call(f"exit_code={exit_code}")
+                await asyncio.sleep(5)
+
+    async def stop(self) -> None:
+        """Stop the job if it still runs."""
+        if self.job is not None:
+            self.job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.job
 
 
 class HomeAssistantAPI:
@@ -516,6 +721,8 @@ class HomeAssistantAPI:
                 f"{base}/{flow_id}", json=body, headers=self._auth
             ) as response:
                 result = await response.json()
+            if entry.on_result is not None:
+                entry.on_result(result)
         return str(result.get("reason") or result.get("title") or result.get("errors"))
 
 
@@ -526,7 +733,9 @@ def _die_with_parent() -> None:
 
 
 @contextlib.asynccontextmanager
-async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def home_assistant(
+    config: Path, environment: dict[str, str]
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run Home Assistant with the checkout's integration until the context ends."""
     link = config / "custom_components" / "homelab_sentinel"
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -542,6 +751,7 @@ async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Proce
         str(config),
         "--skip-pip",
         preexec_fn=_die_with_parent,
+        env={**os.environ, **environment},
     )
     try:
         yield process
@@ -554,12 +764,13 @@ async def home_assistant(config: Path) -> AsyncIterator[asyncio.subprocess.Proce
                 process.kill()
 
 
-async def main() -> int:
+async def main(*, private_run: bool) -> int:
     """Start everything, then wait until Home Assistant stops or the user presses Ctrl+C."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=REPO / "config")
     arguments = parser.parse_args()
     config: Path = arguments.config.resolve()
+    host = HostTarget(config / "demo" / "host", reboot_flag=private_run)
     targets: list[
         CertificateTargets
         | ChainTargets
@@ -567,6 +778,9 @@ async def main() -> int:
         | CertbotTarget
         | DomoticzTarget
         | DuplicatiTarget
+        | HostTarget
+        | HomeAssistantTarget
+        | HeartbeatTarget
     ] = [
         CertificateTargets(config / "demo"),
         ChainTargets(config / "demo" / "web"),
@@ -574,6 +788,9 @@ async def main() -> int:
         CertbotTarget(config / "demo" / "certbot"),
         DomoticzTarget(),
         DuplicatiTarget(),
+        host,
+        HomeAssistantTarget(config / "demo" / "packages"),
+        HeartbeatTarget(),
     ]
     entries = [entry for target in targets for entry in await target.start()]
     stop = asyncio.Event()
@@ -581,7 +798,10 @@ async def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with home_assistant(config) as process, aiohttp.ClientSession() as session:
+        async with (
+            home_assistant(config, host.environment) as process,
+            aiohttp.ClientSession() as session,
+        ):
             api = HomeAssistantAPI(session)
             await api.wait_until_up(process)
             await api.onboard_or_login()
@@ -592,6 +812,8 @@ async def main() -> int:
                     or entry.answers.get("path")
                     or entry.answers.get("url")
                     or entry.answers.get("transport")
+                    or entry.answers.get("name")
+                    or "this instance"
                 )
                 print(f"demo: {entry.kind} {target}: {await api.add_entry(entry)}", flush=True)
             print(
@@ -610,4 +832,5 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    # Before any thread exists: a mount namespace can only be left single-threaded.
+    sys.exit(asyncio.run(main(private_run=private_run_directory())))

@@ -70,6 +70,8 @@ SHOWN_WITH_VALUE = {
     "last_result": "a Duplicati job's last result",
     "current_bans": "a fail2ban jail's current bans",
     "access": "Domoticz's access",
+    "security_updates": "the demo machine's security updates",
+    "plaintext_secrets": "Home Assistant's secrets written inline",
 }
 
 # Helpers for the page: the frontend is made of nested shadow roots, which querySelector and
@@ -728,6 +730,11 @@ def run(dashboard_file: Path, screenshots: Path, config_dir: str | None) -> None
             90,
         )
         check_dashboard(page, named, entries)
+        # The demo's heartbeat job succeeds once, then fails: the Every backup card lists it.
+        page.wait_for_text(
+            "the Every backup card", "Every backup", "Nightly borg", "heartbeat", "failed"
+        )
+        step("the Every backup card lists the heartbeat Nightly borg, failed")
         page.settle(3)
         page.screenshot("dashboard")
 

@@ -8,7 +8,9 @@ log, a Domoticz that opens up. The notifications are caught by test notify actio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
+from datetime import UTC, datetime, timedelta
 import logging
 import os
 from pathlib import Path
@@ -18,15 +20,22 @@ from typing import Any
 from unittest.mock import patch
 from urllib.parse import parse_qs, quote
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
 from homeassistant.components.automation.helpers import async_get_blueprints
 from homeassistant.components.blueprint.models import Blueprint
+from homeassistant.components.webhook import async_handle_webhook
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
+from homeassistant.util.aiohttp import MockRequest
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
 
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.duplicati.coordinator import DuplicatiCoordinator
@@ -38,6 +47,18 @@ from .domoticz.simulator import DomoticzSimulator
 from .duplicati.common import password_entry
 from .duplicati.simulator import DuplicatiSimulator
 from .fail2ban.conftest import append, f2b_line
+from .host.common import LOCAL_DATA, add_entry as add_host_entry, use_world
+from .host.conftest import AptWorld, apt_root, apt_world
+
+__all__ = ["apt_root", "apt_world"]
+from .heartbeat.common import WEBHOOK_ID, add_heartbeat
+from .home_assistant.conftest import (  # noqa: F401 - fixtures, imported
+    ENTITY_IDS,
+    add_entry as add_home_assistant_entry,
+    config_dir,
+    offline_reverse_dns,
+)
+from .home_assistant.test_logins import bad_token, http_client, wrong_password  # noqa: F401
 
 REPOSITORY = Path(__file__).parent.parent
 SOURCE = REPOSITORY / "blueprints" / "automation" / "homelab_sentinel"
@@ -48,6 +69,9 @@ NAMES = (
     "fail2ban_ban.yaml",
     "domoticz_unprotected.yaml",
     "certificate_renewal.yaml",
+    "host_updates.yaml",
+    "home_assistant_security.yaml",
+    "any_backup_problem.yaml",
 )
 NOTIFY_ENTITY = "notify.phone"
 # What a user puts in the blueprint's "Other actions": a notify action using its variables.
@@ -466,6 +490,121 @@ async def test_backup_overdue(
 
 
 # ---------------------------------------------------------------------------------------------
+# Any backup failed, hung or silent: Duplicati jobs and heartbeats
+
+
+async def test_any_backup_problem_duplicati(
+    hass: HomeAssistant, duplicati: DuplicatiSimulator, notifications: Notifications
+) -> None:
+    photos = duplicati.add_backup("Photos", history=["Success"])
+    server = await password_entry(hass, duplicati)
+    problem = _entity_id(hass, "binary_sensor", f"{server.unique_id}-1-backup_problem")
+    await _use_blueprint(hass, "any_backup_problem.yaml", {"problem_sensors": [problem]})
+
+    photos.next_result = "Error"
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.photos_back_up_now"}, blocking=True
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert notifications.messages() == [
+        ("Backup problem: Photos", f"Photos on {server.title}: the last run failed (error).")
+    ]
+
+
+async def test_any_backup_problem_missed_schedule(
+    hass: HomeAssistant, duplicati: DuplicatiSimulator, notifications: Notifications
+) -> None:
+    # The scheduler is stuck (or the machine slept) while the next start comes and goes.
+    duplicati.scheduler_stuck = True
+    music = duplicati.add_backup(
+        "Music", history=["Success"], schedule=datetime.now(UTC) + timedelta(minutes=30)
+    )
+    server = await password_entry(hass, duplicati)
+    problem = _entity_id(hass, "binary_sensor", f"{server.unique_id}-1-backup_problem")
+    await _use_blueprint(hass, "any_backup_problem.yaml", {"problem_sensors": [problem]})
+    assert _state(hass, problem) == "off"
+
+    assert music.schedule is not None
+    music.schedule.time = datetime.now(UTC) - timedelta(hours=2)
+    await server.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+
+    assert notifications.messages() == [
+        (
+            "Backup problem: Music",
+            f"Music on {server.title} missed its scheduled start: nothing ran when it should have.",
+        )
+    ]
+
+
+async def test_any_backup_problem_heartbeats(
+    hass: HomeAssistant, notifications: Notifications, freezer: FrozenDateTimeFactory
+) -> None:
+    borg = await add_heartbeat(hass, name="Nightly borg")
+    dump = await add_heartbeat(hass, name="Weekly dump", period_hours=168, webhook_id="f" * 64)
+    problems = [
+        _entity_id(hass, "binary_sensor", f"{borg.unique_id}-heartbeat_problem"),
+        _entity_id(hass, "binary_sensor", f"{dump.unique_id}-heartbeat_problem"),
+    ]
+    assert [_state(hass, problem) for problem in problems] == ["off", "off"]
+    await _use_blueprint(hass, "any_backup_problem.yaml", {"problem_sensors": problems})
+
+    async def let_time_pass(delta: timedelta) -> None:
+        freezer.tick(delta)
+        async_fire_time_changed(hass)
+        # The automation runs up to its short delay, which then runs out on the frozen clock
+        # too; waiting for it before the clock moves would wait forever.
+        for _ in range(5):
+            for _ in range(20):
+                await asyncio.sleep(0)
+            freezer.tick(timedelta(milliseconds=100))
+            async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+
+    async def ping(query: str) -> None:
+        # Through Home Assistant's webhook component, as its HTTP view hands requests over (the
+        # HTTP server itself is tested in tests/heartbeat).
+        request = MockRequest(b"", "test", method="POST", query_string=query, remote="127.0.0.1")
+        response = await async_handle_webhook(hass, WEBHOOK_ID, request)
+        assert response.status == 200
+        await let_time_pass(timedelta(0))
+
+    # The borg job starts and never ends: hung a period later.
+    await ping("status=start")
+    await let_time_pass(timedelta(hours=24))
+    # It then ends in failure: still a problem, with a new reason.
+    await ping("exit_code=2")
+    # A success clears it and sends nothing.
+    await ping("exit_code=0")
+    # A week later: the borg job went quiet after that success, the weekly dump never spoke.
+    await let_time_pass(timedelta(days=7, hours=1))
+
+    messages = notifications.messages()
+    assert messages[:2] == [
+        (
+            "Backup problem: Nightly borg",
+            "Nightly borg has been running far longer than it should: it may be stuck.",
+        ),
+        ("Backup problem: Nightly borg", "Nightly borg: the last run failed."),
+    ]
+    # Both fall due while the clock jumps a week, in no particular order.
+    assert sorted(messages[2:]) == [
+        (
+            "Backup problem: Nightly borg",
+            (
+                "Nightly borg has gone silent: no successful run within its expected time "
+                "(last result: success)."
+            ),
+        ),
+        (
+            "Backup problem: Weekly dump",
+            "Weekly dump has gone silent: it has never reported a successful run.",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # fail2ban bans
 
 
@@ -608,3 +747,101 @@ async def test_domoticz_open_to_everyone_only(
             ),
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Security updates or a needed reboot
+
+
+async def test_host_security_updates_and_reboot(
+    hass: HomeAssistant,
+    apt_world: AptWorld,
+    monkeypatch: pytest.MonkeyPatch,
+    notifications: Notifications,
+) -> None:
+    use_world(monkeypatch, apt_world)
+    # The security update is installed already: nothing waits from the security archive.
+    await hass.async_add_executor_job(apt_world.install, apt_world.debs["sentinel-sec", "1.1"])
+    entry = await add_host_entry(hass, dict(LOCAL_DATA))
+    security = _entity_id(hass, "sensor", f"{entry.unique_id}-security_updates")
+    reboot = _entity_id(hass, "binary_sensor", f"{entry.unique_id}-reboot_required")
+    assert (_state(hass, security), _state(hass, reboot)) == ("0", "off")
+    await _use_blueprint(hass, "host_updates.yaml", {"host_sensors": [security, reboot]})
+
+    async def poll() -> None:
+        await entry.runtime_data.async_refresh()
+        await hass.async_block_till_done()
+
+    # dpkg goes back to the old version (as after restoring a backup): a security update waits.
+    await hass.async_add_executor_job(apt_world.install, apt_world.debs["sentinel-sec", "1.0"])
+    await poll()
+    assert _state(hass, security) == "1"
+
+    def ask_for_reboot() -> None:
+        (apt_world.root / "run" / "reboot-required").write_text("")
+        (apt_world.root / "run" / "reboot-required.pkgs").write_text("libc6\n")
+
+    await hass.async_add_executor_job(ask_for_reboot)
+    await poll()
+    assert _state(hass, reboot) == "on"
+    # Nothing new: no notification.
+    await poll()
+    assert notifications.messages() == [
+        (
+            f"{entry.title}: security updates",
+            f"{entry.title}: 1 security update waiting: sentinel-sec.",
+        ),
+        (f"{entry.title} needs a reboot", f"{entry.title} needs a reboot, for libc6."),
+    ]
+
+
+# Home Assistant's own security
+
+
+async def test_home_assistant_security(
+    hass: HomeAssistant,
+    http_client: Any,  # noqa: F811 - the fixture, imported
+    notifications: Notifications,
+) -> None:
+    entry = await add_home_assistant_entry(hass)
+    watched = [
+        ENTITY_IDS[key]
+        for key in ("ha_ban", "ha_login_failed", "login_banning_off", "remote_access_without_tls")
+    ]
+    await _use_blueprint(hass, "home_assistant_security.yaml", {"home_assistant_entities": watched})
+
+    # A local failure is left out; three from outside are told, and the ban they bring.
+    await wrong_password(http_client)
+    for _ in range(3):
+        await wrong_password(http_client, "203.0.113.5")
+    # The entry looked at the bans as it was set up: the next look, at once, finds the new one.
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    messages = notifications.messages()
+    assert (
+        messages[:3]
+        == [("Failed login from 203.0.113.5", "203.0.113.5 failed to log in to Home Assistant.")]
+        * 3
+    )
+    assert (
+        "Home Assistant banned 203.0.113.5",
+        "Home Assistant banned 203.0.113.5 after too many failed logins.",
+    ) in messages[3:]
+
+    # A new problem: the external URL becomes plain HTTP on the internet.
+    await hass.config.async_update(external_url="http://ha.example.com")
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert notifications.messages()[-1] == (
+        "Home Assistant: Home Assistant Remote access without TLS",
+        (
+            "New problem: Home Assistant Remote access without TLS. Settings → Repairs says what"
+            " to change."
+        ),
+    )
+
+    # Reloaded: nothing is told again.
+    count = len(notifications.messages())
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(notifications.messages()) == count

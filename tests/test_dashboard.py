@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
+from datetime import timedelta
 import json
 from pathlib import Path
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.webhook import async_handle_webhook
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.template import Template
 from homeassistant.util import slugify
+from homeassistant.util.aiohttp import MockRequest
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
 
 from .duplicati.common import password_entry
 from .duplicati.simulator import DuplicatiSimulator
+from .heartbeat.common import WEBHOOK_ID, add_heartbeat
 
 REPOSITORY = Path(__file__).parent.parent
 DASHBOARD = REPOSITORY / "docs" / "dashboard.yaml"
@@ -60,6 +65,48 @@ SPEC_KEYS: dict[str, dict[str, set[str]]] = {
         "button": {"renew"},
     },
 }
+SPEC_KEYS["certificate_file"] = {
+    platform: set(keys) for platform, keys in SPEC_KEYS["certificate"].items()
+}
+# What a TLS endpoint offers besides its certificate; files have none of it.
+SPEC_KEYS["certificate"]["sensor"] |= {"lowest_tls_version", "hsts_max_age"}
+SPEC_KEYS["certificate"]["binary_sensor"] |= {"legacy_tls", "plain_http"}
+SPEC_KEYS["host"] = {
+    "sensor": {
+        "pending_updates",
+        "security_updates",
+        "package_lists_updated",
+        "last_automatic_update",
+        "operating_system",
+    },
+    "binary_sensor": {
+        "reboot_required",
+        "automatic_updates_off",
+        "ssh_password_login",
+        "ssh_root_login",
+    },
+}
+SPEC_KEYS["home_assistant"] = {
+    "binary_sensor": {
+        "remote_access_without_tls",
+        "login_banning_off",
+        "trusted_proxies_too_broad",
+        "login_bypass",
+        "admin_without_mfa",
+        "backups_not_off_machine",
+        "privileged_account",
+    },
+    "sensor": {
+        "banned_addresses",
+        "failed_logins",
+        "users_without_mfa",
+        "long_lived_tokens",
+        "old_tokens",
+        "plaintext_secrets",
+        "pending_updates",
+    },
+    "event": {"ha_ban", "ha_login_failed"},
+}
 SPEC_KEYS["certificate_file"] = SPEC_KEYS["certificate"]
 
 # The devices `scripts/develop` creates (read from a running demo), and the kind of each. Entity
@@ -82,6 +129,8 @@ DEMO_DEVICES = {
     "Music": "duplicati",
     "certbot (local)": "certbot",
     "certbot.demo": "certbot",
+    "Host (local)": "host",
+    "Home Assistant": "home_assistant",
 }
 
 # Home Assistant's own cards, entity rows and heading badges: nothing to install.
@@ -225,9 +274,21 @@ def test_dashboard_entities_are_spec_keys_of_demo_devices() -> None:
         "access",
         "login",
         "unprotected",
+        "lowest_tls_version",
+        "hsts_max_age",
+        "legacy_tls",
+        "plain_http",
         "last_renewal",
         "last_renewal_result",
         "renew",
+        "pending_updates",
+        "security_updates",
+        "reboot_required",
+        "failed_logins",
+        "login_banning_off",
+        "admin_without_mfa",
+        "plaintext_secrets",
+        "ha_ban",
     }
     # Every Duplicati job of the demo has its "Back up now" button.
     buttons = {device for device, key in found.values() if key == "start_backup"}
@@ -257,3 +318,38 @@ async def test_problems_summary_renders(hass: HomeAssistant, duplicati: Duplicat
     duplicati.add_backup("Photos", history=["Error"])
     await password_entry(hass, duplicati)
     assert Template(summary, hass).async_render() == ("**1 problem**\n\n- Photos Backup problem")
+
+
+async def test_every_backup_card_renders(
+    hass: HomeAssistant, duplicati: DuplicatiSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """One card lists every backup: each Duplicati job and each heartbeat, problems first."""
+    card = next(
+        card["content"]
+        for card in _all_cards(_dashboard())
+        if card["type"] == "markdown" and card.get("title") == "Every backup"
+    )
+    assert Template(card, hass).async_render() == (
+        "No backup is watched yet: add a Duplicati server or a heartbeat."
+    )
+
+    duplicati.add_backup("Documents", history=["Success"])
+    duplicati.add_backup("Photos", history=["Error"])
+    await password_entry(hass, duplicati)
+    await add_heartbeat(hass, name="Nightly borg")
+    await add_heartbeat(hass, name="Weekly dump", webhook_id="f" * 64)
+    # Through Home Assistant's webhook component, as its HTTP view hands requests over.
+    request = MockRequest(b"", "test", method="POST", query_string="exit_code=1", remote="::1")
+    assert (await async_handle_webhook(hass, WEBHOOK_ID, request)).status == 200
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(minutes=5))
+
+    rows = [
+        "| | Kind | Last result | Problem |",
+        "|---|---|---|---|",
+        "| ⚠️ Nightly borg | heartbeat | failed (5 minutes ago) | failed |",
+        "| ⚠️ Photos | Duplicati | error (5 minutes ago) | failed |",
+        "| ✅ Documents | Duplicati | success (5 minutes ago) |  |",
+        "| ✅ Weekly dump | heartbeat | never (5 minutes ago) |  |",
+    ]
+    assert Template(card, hass).async_render() == "\n".join(rows)

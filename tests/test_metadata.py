@@ -11,6 +11,7 @@ from awesomeversion import AwesomeVersion
 from custom_components.homelab_sentinel import COORDINATORS
 from custom_components.homelab_sentinel.config_flow import options_schema
 from custom_components.homelab_sentinel.const import Kind
+from custom_components.homelab_sentinel.heartbeat.flow import OPTIONS_SCHEMA as HEARTBEAT_OPTIONS
 
 INTEGRATION = Path(__file__).resolve().parent.parent / "custom_components" / "homelab_sentinel"
 REPO = INTEGRATION.parent.parent
@@ -77,6 +78,12 @@ def test_every_form_field_is_explained() -> None:
         step = steps[kind.value]
         assert set(step["data"]) == set(step["data_description"]), kind
         options = strings["options"]["step"]["init"]
-        for key in options_schema(kind).schema:
+        if kind is Kind.HEARTBEAT:
+            # Not polled: its own options step, without a scan interval.
+            options = strings["options"]["step"]["heartbeat"]
+            schema = HEARTBEAT_OPTIONS
+        else:
+            schema = options_schema(kind)
+        for key in schema.schema:
             assert str(key) in options["data"]
             assert str(key) in options["data_description"]

@@ -20,6 +20,15 @@ from .coordinator import SentinelConfigEntry, SentinelCoordinator
 from .domoticz.coordinator import DomoticzCoordinator
 from .duplicati.coordinator import DuplicatiCoordinator
 from .fail2ban.coordinator import Fail2banCoordinator
+from .heartbeat.coordinator import (
+    HeartbeatCoordinator,
+    async_remove_store as async_remove_heartbeat_store,
+)
+from .home_assistant.coordinator import (
+    HomeAssistantCoordinator,
+    async_remove_stores as async_remove_home_assistant_stores,
+)
+from .host.coordinator import HostCoordinator
 from .repairs_support import async_delete_entry_issues
 from .services import async_setup_services
 
@@ -32,6 +41,9 @@ COORDINATORS: dict[Kind, type[SentinelCoordinator[Any]]] = {
     Kind.DUPLICATI: DuplicatiCoordinator,
     Kind.DOMOTICZ: DomoticzCoordinator,
     Kind.CERTBOT: CertbotCoordinator,
+    Kind.HOST: HostCoordinator,
+    Kind.HOME_ASSISTANT: HomeAssistantCoordinator,
+    Kind.HEARTBEAT: HeartbeatCoordinator,
 }
 
 
@@ -69,6 +81,11 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
         await async_remove_store(hass, entry)
     if entry.data.get(CONF_KIND) in (Kind.CERTIFICATE, Kind.CERTIFICATE_FILE):
         await async_remove_renewal_store(hass, entry.entry_id)
+
+    if entry.data.get(CONF_KIND) == Kind.HOME_ASSISTANT:
+        await async_remove_home_assistant_stores(hass)
+    if entry.data.get(CONF_KIND) == Kind.HEARTBEAT:
+        await async_remove_heartbeat_store(hass, entry)
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:

@@ -19,11 +19,15 @@ import probatio
 from .certbot.flow import CertbotFlowMixin
 from .certificate.flow import CertificateFlowMixin
 from .const import (
+    CONF_CHECK_PLAIN_HTTP,
     CONF_KIND,
     CONF_MAX_AGE_HOURS,
+    CONF_TOKEN_MAX_AGE_DAYS,
     CONF_WARNING_DAYS,
+    DEFAULT_CHECK_PLAIN_HTTP,
     DEFAULT_MAX_AGE_HOURS,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_TOKEN_MAX_AGE_DAYS,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
     Kind,
@@ -31,6 +35,10 @@ from .const import (
 from .domoticz.flow import DomoticzFlowMixin
 from .duplicati.flow import DuplicatiFlowMixin
 from .fail2ban.flow import Fail2banFlowMixin
+from .flow_support import FlowError, flow_number
+from .heartbeat.flow import HeartbeatFlowMixin, HeartbeatOptionsFlow
+from .home_assistant.flow import HomeAssistantFlowMixin
+from .host.flow import HostFlowMixin
 
 
 def _seconds(minimum: int) -> selector.NumberSelector:
@@ -62,14 +70,37 @@ def _hours() -> selector.NumberSelector:
 
 # Thresholds each kind offers beside the scan interval, with their defaults.
 _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
-    Kind.CERTIFICATE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.CERTIFICATE: {
+        CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days()),
+        CONF_CHECK_PLAIN_HTTP: (DEFAULT_CHECK_PLAIN_HTTP, selector.BooleanSelector()),
+    },
     Kind.CERTIFICATE_FILE: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
     Kind.FAIL2BAN: {},
     Kind.DUPLICATI: {CONF_MAX_AGE_HOURS: (DEFAULT_MAX_AGE_HOURS, _hours())},
     Kind.DOMOTICZ: {},
     Kind.CERTBOT: {CONF_WARNING_DAYS: (DEFAULT_WARNING_DAYS, _days())},
+    Kind.HOST: {},
+    Kind.HOME_ASSISTANT: {
+        CONF_TOKEN_MAX_AGE_DAYS: (
+            DEFAULT_TOKEN_MAX_AGE_DAYS,
+            selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=1, max=3650, unit_of_measurement="d", mode=selector.NumberSelectorMode.BOX
+                )
+            ),
+        )
+    },
+    # Not polled; its own options flow (heartbeat/flow.py) has no scan interval.
+    Kind.HEARTBEAT: {},
 }
 _MINIMUM_SCAN_INTERVAL = 10
+# The bounds of each option's field, checked again on submission (nan passes the selector).
+_BOUNDS: dict[str, tuple[int, int]] = {
+    CONF_SCAN_INTERVAL: (_MINIMUM_SCAN_INTERVAL, 7 * 24 * 3600),
+    CONF_WARNING_DAYS: (1, 365),
+    CONF_MAX_AGE_HOURS: (1, 24 * 366),
+    CONF_TOKEN_MAX_AGE_DAYS: (1, 3650),
+}
 
 
 def options_schema(kind: Kind) -> probatio.Schema:
@@ -90,6 +121,9 @@ class HomelabSentinelConfigFlow(
     DuplicatiFlowMixin,
     DomoticzFlowMixin,
     CertbotFlowMixin,
+    HostFlowMixin,
+    HomeAssistantFlowMixin,
+    HeartbeatFlowMixin,
     domain=DOMAIN,
 ):
     """Add one monitored thing per entry."""
@@ -121,6 +155,8 @@ class HomelabSentinelConfigFlow(
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         """Options: scan interval and the kind's thresholds."""
+        if config_entry.data[CONF_KIND] == Kind.HEARTBEAT:
+            return HeartbeatOptionsFlow()
         return SentinelOptionsFlow()
 
 
@@ -129,12 +165,24 @@ class SentinelOptionsFlow(OptionsFlowWithReload):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and store the options."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={key: int(value) for key, value in user_input.items()}
-            )
+            try:
+                data = {
+                    key: value
+                    if isinstance(value, bool)
+                    else flow_number(value, key, minimum=_BOUNDS[key][0], maximum=_BOUNDS[key][1])
+                    for key, value in user_input.items()
+                }
+            except FlowError as err:
+                errors[err.field] = err.error
+            else:
+                return self.async_create_entry(data=data)
         schema = options_schema(Kind(self.config_entry.data[CONF_KIND]))
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input if user_input is not None else self.config_entry.options
+            ),
+            errors=errors,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_SCAN_INTERVAL, Platform
@@ -46,19 +46,24 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
     _device_subjects: frozenset[str] | None = None
     _failed_polls: int = 0
     _counted_failure: BaseException | None = None
+    # Push-based kinds (heartbeat) are never polled: their data changes when something reports in.
+    polled: ClassVar[bool] = True
 
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
         """Poll at the entry's scan interval, or the kind's default."""
         kind = Kind(entry.data[CONF_KIND])
         interval = entry.options.get(CONF_SCAN_INTERVAL)
+        update_interval: timedelta | None = None
+        if self.polled:
+            update_interval = (
+                timedelta(seconds=interval) if interval else DEFAULT_SCAN_INTERVAL[kind]
+            )
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=f"{DOMAIN} {entry.title}",
-            update_interval=(
-                timedelta(seconds=interval) if interval else DEFAULT_SCAN_INTERVAL[kind]
-            ),
+            update_interval=update_interval,
         )
 
     @callback

@@ -28,6 +28,8 @@ TO_REDACT = {
     # Domoticz: whom an anonymous caller is mapped to, and who failed to log in from where.
     "anonymous_user",
     "new_failed_logins",
+    # heartbeat: whoever knows it can report for the job.
+    "webhook_id",
 }
 
 

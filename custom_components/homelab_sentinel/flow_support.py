@@ -11,6 +11,8 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 import probatio
 
+from .input_rules import InvalidHostError, InvalidNumberError, finite_number, validate_host
+
 # Never sent back to the browser as a form's suggested value.
 SECRET_FIELDS = frozenset({CONF_PASSWORD, CONF_TOKEN, "private_key"})
 
@@ -23,6 +25,22 @@ class FlowError(Exception):
         super().__init__(error)
         self.error = error
         self.field = field
+
+
+def flow_host(value: object, field: str) -> str:
+    """A host or server name from a form (see input_rules.validate_host); FlowError if not."""
+    try:
+        return validate_host(value)
+    except InvalidHostError as err:
+        raise FlowError("invalid_host", field) from err
+
+
+def flow_number(value: object, field: str, *, minimum: float, maximum: float) -> int:
+    """A whole number from a form's number field; ``nan``, infinities, out of range: FlowError."""
+    try:
+        return finite_number(value, minimum=minimum, maximum=maximum)
+    except InvalidNumberError as err:
+        raise FlowError("invalid_number", field) from err
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from .coordinator import SentinelConfigEntry
 from .duplicati.coordinator import DuplicatiCoordinator
 
 SERVICE_START_BACKUP: Final = "start_backup"
+SERVICE_VERIFY_BACKUP: Final = "verify_backup"
 ATTR_SKIP_QUEUE: Final = "skip_queue"
 
 START_BACKUP_SCHEMA = probatio.Schema(
@@ -30,6 +31,8 @@ START_BACKUP_SCHEMA = probatio.Schema(
         probatio.Optional(ATTR_SKIP_QUEUE, default=False): cv.boolean,
     }
 )
+
+VERIFY_BACKUP_SCHEMA = probatio.Schema({probatio.Required(ATTR_DEVICE_ID): cv.string})
 
 
 @callback
@@ -67,6 +70,13 @@ async def _async_start_backup(call: ServiceCall) -> ServiceResponse:
     return {"task_id": task_id} if call.return_response else None
 
 
+async def _async_verify_backup(call: ServiceCall) -> ServiceResponse:
+    """Queue a verification of the job's remote files; answer with its task ID when asked."""
+    coordinator, backup_id = async_backup_job(call.hass, call.data[ATTR_DEVICE_ID])
+    task_id = await coordinator.async_verify_backup(backup_id)
+    return {"task_id": task_id} if call.return_response else None
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
@@ -75,6 +85,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_START_BACKUP,
         _async_start_backup,
         schema=START_BACKUP_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_VERIFY_BACKUP,
+        _async_verify_backup,
+        schema=VERIFY_BACKUP_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
     async_setup_certbot_services(hass)

@@ -20,8 +20,8 @@ from homeassistant.helpers import selector
 import probatio
 
 from .const import CONF_HOST_KEY, CONF_PRIVATE_KEY, CONF_TRANSPORT, CONF_USE_SUDO
-from .flow_support import FlowError, SentinelFlowBase, ValidatedEntry
-from .ssh_support import TRANSPORT_SSH, command_error_key
+from .flow_support import FlowError, SentinelFlowBase, ValidatedEntry, flow_host, flow_number
+from .ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH, command_error_key
 from .transport import (
     CommandError,
     HostKey,
@@ -31,6 +31,18 @@ from .transport import (
 )
 
 TEXT = selector.TextSelector()
+# The first step of a kind that runs here or over SSH: which of the two.
+TRANSPORT_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_TRANSPORT, default=TRANSPORT_LOCAL): selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=[TRANSPORT_LOCAL, TRANSPORT_SSH],
+                translation_key=CONF_TRANSPORT,
+                mode=selector.SelectSelectorMode.LIST,
+            )
+        )
+    }
+)
 _PASSWORD = selector.TextSelector(
     selector.TextSelectorConfig(
         type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"
@@ -58,8 +70,6 @@ REAUTH_SCHEMA = probatio.Schema(
         probatio.Optional(CONF_PASSWORD): _PASSWORD,
     }
 )
-
-_HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-:[]_")
 
 # Runs the kind's command once with the data given, pinning host_key when given; FlowError if not.
 type SshProbe = Callable[[HomeAssistant, dict[str, Any], HostKey | None], Awaitable[None]]
@@ -110,16 +120,18 @@ def ssh_settings(
     kind_settings: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> dict[str, Any]:
     """The connection settings, the kind's settings and the credentials entered, validated."""
-    host = str(user_input[CONF_HOST]).strip().lower()
-    if not host or not set(host) <= _HOST_CHARACTERS or host.startswith("-"):
-        raise FlowError("invalid_host", CONF_HOST)
+    host = flow_host(user_input[CONF_HOST], CONF_HOST)
     username = str(user_input[CONF_USERNAME]).strip()
-    if not username or username.startswith("-") or any(c.isspace() for c in username):
+    if (
+        not username
+        or username.startswith("-")
+        or any(c.isspace() or not c.isprintable() for c in username)
+    ):
         raise FlowError("invalid_username", CONF_USERNAME)
     return {
         CONF_TRANSPORT: TRANSPORT_SSH,
         CONF_HOST: host,
-        CONF_PORT: int(user_input[CONF_PORT]),
+        CONF_PORT: flow_number(user_input[CONF_PORT], CONF_PORT, minimum=1, maximum=65535),
         CONF_USERNAME: username,
         CONF_USE_SUDO: bool(user_input.get(CONF_USE_SUDO, False)),
         **kind_settings(user_input),
@@ -235,10 +247,12 @@ class SshFlowMixin(SentinelFlowBase):
 
     def _ssh_reauth_form(self, steps: SshSteps, error: FlowError | None = None) -> ConfigFlowResult:
         entry = self._get_reauth_entry()
+        # An error on one of the kind's settings (not on this form) is shown for the whole form.
+        field = error.field if error and error.field in REAUTH_SCHEMA.schema else "base"
         return self.async_show_form(
             step_id=steps.reauth_step,
             data_schema=REAUTH_SCHEMA,
-            errors={error.field: error.error} if error else {},
+            errors={field: error.error} if error else {},
             description_placeholders={
                 "name": entry.title,
                 "host": entry.data[CONF_HOST],

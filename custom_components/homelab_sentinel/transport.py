@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 import contextlib
 from dataclasses import dataclass
 import os
@@ -202,9 +202,18 @@ class CommandRunner(ABC):
     ) -> CommandResult:
         """Run a command to its end; a non-zero exit status is a result, not an error."""
 
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """Run the commands of one poll inside; over SSH they share one connection."""
+        yield
+
 
 class LocalRunner(CommandRunner):
     """Runs commands on this machine, as the user Home Assistant runs as, without a shell."""
+
+    def __init__(self, environment: Mapping[str, str] | None = None) -> None:
+        """Commands inherit Home Assistant's environment, with environment's variables set."""
+        self.environment = dict(environment or {})
 
     @property
     def target(self) -> str:
@@ -223,6 +232,7 @@ class LocalRunner(CommandRunner):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
+                env={**os.environ, **self.environment} if self.environment else None,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as err:
             raise CommandNotFoundError(f"{arguments[0]} cannot be run here") from err
@@ -287,7 +297,8 @@ async def async_fetch_host_key(
             key = await asyncssh.get_server_host_key(host, port, config=None, options=options)
     except TimeoutError as err:
         raise CommandTimeoutError(f"{target} did not answer in time") from err
-    except (OSError, asyncssh.Error) as err:
+    except (OSError, asyncssh.Error, UnicodeError, ValueError) as err:
+        # A name IDNA cannot encode fails in the resolver with UnicodeError.
         raise CommandConnectionError(f"cannot connect to {target}: {err}") from err
     # Only GSS key exchange goes without a host key, and it is turned off.
     return HostKey.from_key(cast("asyncssh.SSHKey", key))
@@ -315,6 +326,8 @@ class SshRunner(CommandRunner):
         """Remember where and how to connect; a bad private key raises InvalidKeyError now."""
         if not private_key and not password:
             raise InvalidKeyError("a private key or a password is needed")
+        # The connection of the session in progress, shared by its commands.
+        self._session: asyncssh.SSHClientConnection | None = None
         self.host = host
         self.port = port
         self.username = username
@@ -364,46 +377,67 @@ class SshRunner(CommandRunner):
             raise CommandAuthError(f"{self.target} rejected the credentials") from None
         except TimeoutError as err:
             raise CommandTimeoutError(f"{self.target} did not answer in time") from err
-        except (OSError, asyncssh.Error) as err:
+        except (OSError, asyncssh.Error, UnicodeError, ValueError) as err:
             raise CommandConnectionError(f"cannot connect to {self.target}: {err}") from err
         return connection
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """Connect once; the commands run inside share the connection, closed at the end."""
+        if self._session is not None:
+            yield
+            return
+        connection = await self._connect()
+        self._session = connection
+        try:
+            async with connection:
+                yield
+        finally:
+            self._session = None
 
     async def run(
         self, argv: Sequence[str], *, time_limit: float, max_output: int = DEFAULT_MAX_OUTPUT
     ) -> CommandResult:
-        """Run the quoted command line; on timeout or too much output, signal it and hang up."""
+        """Run the quoted command line; on timeout or too much output, signal it and hang up.
+
+        Inside a session the command runs on the session's connection, else on its own.
+        """
         arguments = check_arguments(argv)
         if self.use_sudo:
             arguments = ["sudo", "-n", "--", *arguments]
         command = shlex.join(arguments)
         try:
             async with asyncio.timeout(time_limit):
-                connection = await self._connect()
-                async with connection:
-                    process = await connection.create_process(
-                        command, encoding=None, stdin=asyncssh.DEVNULL
-                    )
-                    try:
-                        stdout, stderr = await _collect(
-                            [process.stdout.read, process.stderr.read], max_output
-                        )
-                        await process.wait_closed()
-                    except BaseException:
-                        with contextlib.suppress(OSError, asyncssh.Error):
-                            process.send_signal("KILL")
-                        raise
+                if self._session is not None:
+                    result = await self._execute(self._session, command, max_output)
+                else:
+                    async with await self._connect() as connection:
+                        result = await self._execute(connection, command, max_output)
         except TimeoutError as err:
             raise CommandTimeoutError(
                 f"{arguments[0]} on {self.target} did not finish in {time_limit:g} s"
             ) from err
         except (OSError, asyncssh.Error) as err:
             raise CommandConnectionError(f"lost the connection to {self.target}: {err}") from err
-        exit_status = process.exit_status
-        result = CommandResult(
-            exit_status if exit_status is not None else -1, _text(stdout), _text(stderr)
-        )
         self._check(result)
         return result
+
+    @staticmethod
+    async def _execute(
+        connection: asyncssh.SSHClientConnection, command: str, max_output: int
+    ) -> CommandResult:
+        process = await connection.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
+        try:
+            stdout, stderr = await _collect([process.stdout.read, process.stderr.read], max_output)
+            await process.wait_closed()
+        except BaseException:
+            with contextlib.suppress(OSError, asyncssh.Error):
+                process.send_signal("KILL")
+            raise
+        exit_status = process.exit_status
+        return CommandResult(
+            exit_status if exit_status is not None else -1, _text(stdout), _text(stderr)
+        )
 
     def _check(self, result: CommandResult) -> None:
         """Turn what the remote shell and sudo say about the command into errors."""

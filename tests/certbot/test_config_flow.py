@@ -91,7 +91,9 @@ async def test_add_local_certbot(hass: HomeAssistant, certbot_home: CertbotHome)
         ({"config_dir": "letsencrypt"}, {"config_dir": "invalid_config_dir"}),
         ({"acme_server": "ftp://ca/dir"}, {"acme_server": "invalid_acme_server"}),
         ({"certbot_command": "/nonexistent/certbot"}, {"base": "command_not_found"}),
-        ({"config_dir": "/proc/version"}, {"base": "command_failed"}),
+        ({"config_dir": "/proc/version"}, {"config_dir": "not_certbot_config_dir"}),
+        ({"config_dir": "/nonexistent"}, {"config_dir": "not_certbot_config_dir"}),
+        ({"certbot_command": "false"}, {"base": "command_failed"}),
     ],
 )
 async def test_local_errors(
@@ -196,14 +198,13 @@ async def test_ssh_login_problems_after_the_host_key(
     assert result["errors"] == {"base": "sudo_refused"}
     assert "password is required" in (result["description_placeholders"] or {})["detail"]
 
-    # Left empty, the password entered before is kept. Without sudo this user cannot read
-    # root's certbot directories, and certbot says so.
+    # Left empty, the password entered before is kept. Without sudo this user cannot see into
+    # root's certbot directory, so certbot is not run against it.
     form = form | {"password": "", "use_sudo": False}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["step_id"] == "certbot_ssh"
-    assert result["errors"] == {"base": "command_failed"}
-    assert (result["description_placeholders"] or {})["detail"]
+    assert result["errors"] == {"config_dir": "not_certbot_config_dir"}
 
 
 async def _ssh_entry(
@@ -286,11 +287,11 @@ async def test_reauth_with_new_credentials(
         result["flow_id"], {"password": "wrong"}
     )
     assert result["errors"] == {"base": "ssh_invalid_auth"}
-    # This user may log in, but not read certbot's directories: certbot fails, says why.
+    # This user may log in, but not see into certbot's directory: certbot is not run.
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"password": ssh_user.password}
     )
-    assert result["errors"] == {"base": "command_failed"}
+    assert result["errors"] == {"base": "not_certbot_config_dir"}
 
     hass.config_entries.async_update_entry(
         entry, data={**entry.data, "username": "root", "private_key": "-"}

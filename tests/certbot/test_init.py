@@ -85,7 +85,7 @@ async def test_entities_devices_and_repairs(
     # 5-day certificates are inside the default 14-day window: a fixable issue each.
     issue = _issue(hass, entry, f"certificate_{ALWAYS_DUE}")
     assert issue is not None
-    assert issue.translation_key == "certificate_expiring"
+    assert issue.translation_key == "certificate_expiring_renewable"
     assert issue.is_fixable
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["days"] == "4"
@@ -105,7 +105,7 @@ async def test_entities_devices_and_repairs(
         await coordinator.async_refresh()
     issue = _issue(hass, entry, f"certificate_{NOT_DUE}")
     assert issue is not None
-    assert issue.translation_key == "certificate_expired"
+    assert issue.translation_key == "certificate_expired_renewable"
     assert issue.is_fixable
 
     # With a 3-day window they are fine; devices of lineages certbot still lists stay.
@@ -144,10 +144,14 @@ async def _certificate_entries_get_a_renew_fix(
     assert issue is not None
     assert not issue.is_fixable
 
-    certbot = await add_entry(hass, local_data(certbot_home))
+    # With a narrower window certbot's entry raises no issue of its own for the certificate, so
+    # the file entry keeps its issue and gains the fix.
+    certbot = await add_entry(hass, local_data(certbot_home), options={"warning_days": 1})
+    assert _issue(hass, certbot, f"certificate_{NOT_DUE}") is None
     issue = _issue(hass, files, f"certificate_{NOT_DUE}")
     assert issue is not None
     assert issue.is_fixable
+    assert issue.translation_key == "certificate_expiring_renewable"
     assert issue.data is not None
     assert issue.data["cert_name"] == NOT_DUE
     assert issue.data["certbot_entry_id"] == certbot.entry_id
@@ -160,11 +164,13 @@ async def _certificate_entries_get_a_renew_fix(
     result = await manager.async_init(DOMAIN, context={"issue_id": issue_id})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] == {
-        "name": NOT_DUE,
-        "host": LOCAL_TITLE,
-        "error": "",
-    }
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    # The issue's own placeholders (days, expiry) describe the problem in the confirmation.
+    assert placeholders["name"] == NOT_DUE
+    assert placeholders["host"] == LOCAL_TITLE
+    assert placeholders["error"] == ""
+    assert placeholders["expires"] == (issue.translation_placeholders or {})["expires"]
     result = await manager.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -179,6 +185,53 @@ async def _certificate_entries_get_a_renew_fix(
     issue = _issue(hass, files, f"certificate_{NOT_DUE}")
     assert issue is not None
     assert not issue.is_fixable
+
+
+async def test_a_name_watched_twice_raises_one_repair(
+    hass: HomeAssistant, certbot_home: CertbotHome
+) -> None:
+    # The file entry reads pebble's 5-day certificates inside their last fifth, as above.
+    later = SimpleNamespace(utcnow=lambda: dt_util.utcnow() + timedelta(days=4.5))
+    with patch.object(certificate_coordinator, "dt_util", later):
+        await _a_name_watched_twice_raises_one_repair(hass, certbot_home)
+
+
+async def _a_name_watched_twice_raises_one_repair(
+    hass: HomeAssistant, certbot_home: CertbotHome
+) -> None:
+    live = certbot_home.config_dir / "live"
+    files = MockConfigEntry(
+        domain=DOMAIN,
+        title="live",
+        unique_id=f"file:{live}",
+        data={"kind": "certificate_file", "path": str(live)},
+    )
+    files.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(files.entry_id)
+    await hass.async_block_till_done()
+    assert _issue(hass, files, f"certificate_{ALWAYS_DUE}") is not None
+
+    # certbot's entry raises the issue, with its renew-now fix; the file entry's goes.
+    certbot = await add_entry(hass, local_data(certbot_home))
+    own = _issue(hass, certbot, f"certificate_{ALWAYS_DUE}")
+    assert own is not None
+    assert own.is_fixable
+    assert own.translation_key == "certificate_expiring_renewable"
+    assert _issue(hass, files, f"certificate_{ALWAYS_DUE}") is None
+    issues = [
+        issue
+        for (domain, issue_id), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue_id.endswith(f"_certificate_{ALWAYS_DUE}")
+    ]
+    assert issues == [own]
+
+    # Added in the other order, or with certbot gone, the file entry raises it again.
+    assert await hass.config_entries.async_unload(certbot.entry_id)
+    await hass.async_block_till_done()
+    again = _issue(hass, files, f"certificate_{ALWAYS_DUE}")
+    assert again is not None
+    assert not again.is_fixable
+    assert again.translation_key == "certificate_expiring"
 
 
 async def test_fix_flow_failures(hass: HomeAssistant, stopped_pebble_home: CertbotHome) -> None:

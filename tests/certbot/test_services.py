@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 import ssl
 from typing import Any
@@ -145,10 +146,13 @@ async def test_refreshes_certificate_entries_of_the_renewed_names(
     # A TLS endpoint presenting alpha.test (as a reverse proxy would), and unrelated ones.
     connections: list[str] = []
 
-    def handler(name: str) -> Any:
+    def handler(name: str, context: ssl.SSLContext) -> Any:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             connections.append(name)
-            writer.close()
+            # The endpoint's posture probes offer versions it refuses: a quiet failure.
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.start_tls(context)
+            writer.transport.abort()
 
         return handle
 
@@ -159,7 +163,7 @@ async def test_refreshes_certificate_entries_of_the_renewed_names(
         context = await asyncio.to_thread(
             _tls_context, make_leaf([name], issuer=ca), tmp_path, name
         )
-        servers.append(await asyncio.start_server(handler(name), "127.0.0.1", 0, ssl=context))
+        servers.append(await asyncio.start_server(handler(name, context), "127.0.0.1", 0))
     remote = []
     for name, server in zip(names, servers, strict=True):
         port = server.sockets[0].getsockname()[1]
@@ -191,7 +195,7 @@ async def test_refreshes_certificate_entries_of_the_renewed_names(
     serial = await asyncio.to_thread(certbot_home.serial, ALWAYS_DUE)
     assert files.runtime_data.data.subjects[ALWAYS_DUE].report.serial_number == serial
     # Only the endpoint presenting the renewed name was asked again.
-    assert connections == [ALWAYS_DUE]
+    assert set(connections) == {ALWAYS_DUE}
     for server in servers[:2]:
         server.close()
         server.close_clients()

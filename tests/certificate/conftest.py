@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 import pytest
 
 from .certs import Issued, make_ca, make_leaf, write_ca_bundle
-from .nginx import Nginx
+from .nginx_lifecycle import Nginx
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -40,7 +40,9 @@ class Servers:
         self, handler: Handler, context: ssl.SSLContext | None = None, port: int = 0
     ) -> int:
         """Serve on a loopback port (a free one by default); return the port."""
-        server = await asyncio.start_server(handler, "127.0.0.1", port, ssl=context)
+        if context is not None:
+            handler = _after_handshake(handler, context)
+        server = await asyncio.start_server(handler, "127.0.0.1", port)
         self._servers.append(server)
         bound: int = server.sockets[0].getsockname()[1]
         return bound
@@ -59,10 +61,28 @@ class Servers:
             await server.wait_closed()
 
 
+def _after_handshake(handler: Handler, context: ssl.SSLContext) -> Handler:
+    """The handler behind a TLS handshake that may fail quietly, as a refused version does."""
+
+    async def handshake_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await writer.start_tls(context)
+        except ConnectionError, ssl.SSLError:
+            writer.transport.abort()
+            return
+        await handler(reader, writer)
+
+    return handshake_first
+
+
 async def _drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read until the client leaves; answer an HTTP request, as most TLS endpoints would."""
     try:
+        if (await reader.readline()).startswith(b"HEAD / HTTP/1.1"):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         await reader.read()
-    except ConnectionError, ssl.SSLError:
+    except ConnectionError, ssl.SSLError, asyncio.IncompleteReadError:
         pass
     finally:
         writer.close()

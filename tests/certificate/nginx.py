@@ -1,96 +1,76 @@
-"""A real nginx on loopback, serving TLS sites from certificate files a test writes."""
+"""A real nginx on a loopback address of its own, with a TLS port and port 80, per test."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-import re
+import random
 import shutil
-import socket
-import ssl
-import threading
 
-from cryptography.hazmat.primitives import serialization
+import pytest
+import pytest_socket
 
 from .certs import Issued
 
+# Loopback addresses beyond 127.0.0.1, so that every test has port 80 to itself.
+LOOPBACK = "127.0.0.0/8"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+MODERN = "TLSv1.2 TLSv1.3"
+LEGACY = "TLSv1 TLSv1.1 TLSv1.2"
+TLS13_ONLY = "TLSv1.3"
+HSTS = 'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;'
+# Redirects to https on the same name: the fix the repair issue gives.
+REDIRECT_TO_HTTPS = "return 301 https://$host$request_uri;"
+SERVE_SITE = 'return 200 "plain site\\n";'
+REDIRECT_PLAIN = "return 302 http://elsewhere.test/;"
 
 
 @dataclass
 class Site:
-    """One TLS server block: its port and the files nginx loads."""
+    """How one nginx serves a name: its TLS server block, and what port 80 does (None: closed)."""
 
-    port: int
-    certfile: Path
-    keyfile: Path
-
-    def write(self, issued: Issued, *, full_chain: bool = True) -> None:
-        """Put a certificate in place; nginx serves it after its next reload."""
-        pem = (
-            issued.pem_chain()
-            if full_chain
-            else issued.certificate.public_bytes(serialization.Encoding.PEM)
-        )
-        # New files, as certbot writes them: nginx keeps a loaded certificate across reloads
-        # while its file's inode and modification second stay the same.
-        for path, content in ((self.certfile, pem), (self.keyfile, issued.key_pem())):
-            fresh = path.with_name(f"{path.name}.new")
-            fresh.write_bytes(content)
-            fresh.replace(path)
+    protocols: str = MODERN
+    # Settings OpenSSL 3 needs to serve TLS 1.0/1.1 at all: SHA-1 suites, security level 0.
+    ciphers: str = "DEFAULT:@SECLEVEL=0"
+    tls_extra: str = HSTS
+    # What `/` over TLS does.
+    root: str = 'return 200 "site\\n";'
+    port80: str | None = REDIRECT_TO_HTTPS
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+def random_loopback() -> str:
+    """An address in 127.0.0.0/8 that another test is unlikely to hold."""
+    pick = random.SystemRandom().randint
+    return f"127.{pick(16, 254)}.{pick(0, 255)}.{pick(2, 254)}"
 
 
 class Nginx:
-    """An nginx master process of one test, with its own prefix, configuration and pid file."""
+    """Runs nginx in the foreground for one test; start it with a site, stop it at the end."""
 
-    def __init__(self, directory: Path) -> None:
-        """Keep everything under directory."""
+    def __init__(self, directory: Path, issued: Issued) -> None:
         self.directory = directory
-        self.sites: list[Site] = []
-        self._running = False
-        for name in ("logs", "sites", "tmp"):
-            (directory / name).mkdir(parents=True, exist_ok=True)
+        self.issued = issued
+        self.address = ""
+        self.tls_port = 443
+        self._process: asyncio.subprocess.Process | None = None
 
-    def site(self, issued: Issued, *, full_chain: bool = True) -> Site:
-        """A new server block on a free loopback port, presenting issued."""
-        index = len(self.sites)
-        site = Site(
-            _free_port(),
-            self.directory / "sites" / f"site{index}.crt",
-            self.directory / "sites" / f"site{index}.key",
+    def _config(self, site: Site, certfile: Path, keyfile: Path) -> str:
+        port80 = (
+            f"server {{ listen {self.address}:80; server_name service.test; "
+            f"location / {{ {site.port80} }} }}"
+            if site.port80 is not None
+            else ""
         )
-        site.write(issued, full_chain=full_chain)
-        self.sites.append(site)
-        return site
-
-    def _write_configuration(self) -> Path:
-        servers = "\n".join(
-            f"""
-    server {{
-        listen 127.0.0.1:{site.port} ssl;
-        ssl_certificate {site.certfile};
-        ssl_certificate_key {site.keyfile};
-        location / {{ return 200 "ok"; }}
-    }}"""
-            for site in self.sites
-        )
-        temp = self.directory / "tmp"
-        configuration = self.directory / "nginx.conf"
-        configuration.write_text(
-            f"""
-daemon on;
-master_process on;
+        temp = self.directory
+        return f"""
+daemon off;
+master_process off;
 worker_processes 1;
-pid {self.directory}/nginx.pid;
-error_log {self.directory}/logs/error.log notice;
+pid {temp}/nginx.pid;
+error_log {temp}/error.log;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
@@ -99,109 +79,68 @@ http {{
     fastcgi_temp_path {temp}/fastcgi;
     uwsgi_temp_path {temp}/uwsgi;
     scgi_temp_path {temp}/scgi;
-    {servers}
+    server {{
+        listen {self.address}:{self.tls_port} ssl;
+        server_name service.test;
+        ssl_certificate {certfile};
+        ssl_certificate_key {keyfile};
+        ssl_protocols {site.protocols};
+        ssl_ciphers {site.ciphers};
+        {site.tls_extra}
+        location / {{ {site.root} }}
+    }}
+    {port80}
 }}
 """
-        )
-        return configuration
 
-    async def _run(self, *arguments: str) -> None:
-        process = await asyncio.create_subprocess_exec(
-            NGINX,
-            "-p",
-            str(self.directory),
-            "-c",
-            str(self.directory / "nginx.conf"),
-            *arguments,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, error = await process.communicate()
-        assert process.returncode == 0, error.decode()
+    async def start(self, site: Site) -> None:
+        """Start nginx with the site; waits until it listens.
 
-    async def start(self) -> None:
-        """Start serving every site added so far."""
-        self._write_configuration()
-        await self._run()
-        self._running = True
-        for site in self.sites:
-            await self._wait_until_serving(site, None)
+        The first start picks a loopback address of its own; a restart keeps it, as a reload would.
+        """
+        await self.stop()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        certfile, keyfile = self.issued.write(self.directory, "site")
+        for _attempt in range(5):
+            self.address = self.address or random_loopback()
+            config = self.directory / "nginx.conf"
+            config.write_text(self._config(site, certfile, keyfile))
+            self._process = await asyncio.create_subprocess_exec(
+                NGINX, "-p", str(self.directory), "-c", str(config), "-e", "stderr",
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            if await self._listening():
+                return
+            await self.stop()
+            self.address = ""
+        pytest.fail("nginx did not start")
 
-    async def reload(self) -> None:
-        """``nginx -s reload``: new workers load the certificate files as they are now."""
-        self._write_configuration()
-        log = self.directory / "logs" / "error.log"
-        exited = _exits(log)
-        await self._run("-s", "reload")
-        # Until the old worker has exited, it may still accept connections with the old files.
-        await asyncio.get_running_loop().run_in_executor(None, _wait_for_exits, log, exited + 1)
-        for site in self.sites:
-            await self._wait_until_serving(site, site.certfile.read_bytes())
+    async def _listening(self) -> bool:
+        assert self._process is not None
+        for _ in range(100):
+            if self._process.returncode is not None:
+                return False
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection(self.address, self.tls_port)
+                writer.close()
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     async def stop(self) -> None:
-        """Stop nginx."""
-        if self._running:
-            self._running = False
-            await self._run("-s", "stop")
-            # nginx removes its pid file as its master process exits.
-            pid_file = self.directory / "nginx.pid"
-            await asyncio.get_running_loop().run_in_executor(None, _wait_for_removal, pid_file)
-
-    async def _wait_until_serving(self, site: Site, pem: bytes | None) -> None:
-        """Wait until the site answers, presenting the leaf of pem when given.
-
-        The wait runs in a thread with real sleeps, so that it also works in tests that
-        freeze the event loop's clock.
-        """
-        wanted = None
-        if pem is not None:
-            first = pem.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
-            wanted = ssl.PEM_cert_to_DER_cert(first.decode())
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, _wait_for, site.port, wanted)
-        except AssertionError as err:
-            log = (self.directory / "logs" / "error.log").read_text()
-            raise AssertionError(f"{err}; nginx's error log:\n{log}") from None
-
-
-def _wait_for_removal(path: Path) -> None:
-    for _ in range(500):
-        if not path.exists():
+        """Stop nginx, if it runs."""
+        process, self._process = self._process, None
+        if process is None:
             return
-        threading.Event().wait(0.02)
-    raise AssertionError(f"nginx did not stop: {path} is still there")
+        if process.returncode is None:
+            process.terminate()
+        await process.communicate()
 
 
-def _exits(log: Path) -> int:
-    return len(re.findall(r"worker process \d+ exited", log.read_text()))
-
-
-def _wait_for_exits(log: Path, count: int) -> None:
-    for _ in range(500):
-        if _exits(log) >= count:
-            return
-        threading.Event().wait(0.02)
-    raise AssertionError(f"nginx's old worker did not exit:\n{log.read_text()}")
-
-
-def _served_leaf(port: int) -> bytes | None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=2) as raw,
-            context.wrap_socket(raw) as tls,
-        ):
-            return tls.getpeercert(binary_form=True)
-    except OSError:
-        return None
-
-
-def _wait_for(port: int, wanted: bytes | None) -> None:
-    for _ in range(400):
-        served = _served_leaf(port)
-        if served is not None and (wanted is None or served == wanted):
-            return
-        threading.Event().wait(0.02)
-    raise AssertionError(f"nginx does not serve the expected certificate on {port}")
+@pytest.fixture
+async def nginx(tmp_path: Path, trusted_leaf: Issued) -> AsyncGenerator[Nginx]:
+    """An nginx to configure per case; sockets may reach the whole loopback range meanwhile."""
+    pytest_socket.socket_allow_hosts([LOOPBACK], allow_unix_socket=True)
+    server = Nginx(tmp_path / "nginx", trusted_leaf)
+    yield server
+    await server.stop()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from datetime import UTC, datetime, timedelta
+import io
+import os
 from pathlib import Path
 import ssl
 
@@ -448,14 +451,14 @@ def test_unreadable_file_inside_a_directory_is_skipped(
     for name in ("good.test", "locked.test"):
         (live / name).mkdir(parents=True)
         (live / name / "fullchain.pem").write_bytes(make_leaf([name], issuer=test_ca).pem_chain())
-    original = Path.read_bytes
+    original = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if "locked.test" in str(self):
+    def open_file(path: str | os.PathLike[str], flags: int, *args: int) -> int:
+        if "locked.test" in str(path):
             raise PermissionError(13, "Permission denied")
-        return original(self)
+        return original(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_file)
     assert list(CertificateFileReader(live).read()) == ["good.test"]
 
 
@@ -468,13 +471,26 @@ def test_unlistable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         CertificateFileReader(tmp_path).read()
 
 
+def test_directory_failing_to_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: Path) -> object:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Path, "iterdir", fail)
+    with pytest.raises(CertificateFileError, match="cannot be listed: Input/output error"):
+        CertificateFileReader(tmp_path).read()
+
+
 def test_io_error_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "cert.pem"
     path.write_text("x")
 
-    def broken(self: Path) -> bytes:
-        raise OSError(5, "Input/output error")
+    class Broken(io.FileIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(Path, "read_bytes", broken)
+    def open_descriptor(descriptor: int, mode: str) -> io.FileIO:
+        return Broken(descriptor, "r")
+
+    monkeypatch.setattr(builtins, "open", open_descriptor)
     with pytest.raises(CertificateFileError, match="Input/output error"):
         CertificateFileReader(path).read()

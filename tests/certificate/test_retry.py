@@ -11,16 +11,44 @@ from datetime import timedelta
 from pathlib import Path
 import ssl
 
+from typing import Any
+
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.homelab_sentinel.certificate.posture import (
+    HstsPolicy,
+    PlainHttp,
+    PostureReport,
+    ProtocolSupport,
+    TLSProtocol,
+)
 
 from .certs import Issued
 from .conftest import Servers
 from .helpers import setup_endpoint, state_of
 
 DAYS = "sensor.proxy_days_remaining"
+
+
+@pytest.fixture(autouse=True)
+def posture_answered_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count only the certificate's own handshake per poll: the posture probes answer at once."""
+    known = PostureReport(
+        protocols=ProtocolSupport(accepted=(TLSProtocol.TLS1_2, TLSProtocol.TLS1_3), untested={}),
+        hsts=HstsPolicy(31536000),
+        plain_http=PlainHttp(status=None, location=None, problem=False),
+    )
+
+    async def probe_posture(*args: Any, **kwargs: Any) -> PostureReport:
+        return known
+
+    monkeypatch.setattr(
+        "custom_components.homelab_sentinel.certificate.coordinator.probe_posture", probe_posture
+    )
 
 
 class FlakyEndpoint:

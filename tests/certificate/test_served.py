@@ -24,7 +24,7 @@ from custom_components.homelab_sentinel.diagnostics import async_get_config_entr
 from .certs import Issued, make_ca, make_leaf
 from .conftest import IssuerServer, days_from_now
 from .helpers import FiredEvents, attributes_of, setup_endpoint, setup_file, state_of
-from .nginx import Nginx
+from .nginx_lifecycle import Nginx
 
 TRUST = "sensor.proxy_trust"
 PROBLEM = "binary_sensor.proxy_certificate_problem"

@@ -80,7 +80,10 @@ async def test_add_per_era(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     url = f"{simulator.url.scheme}://127.0.0.1:{simulator.url.port}"
     assert result["title"] == f"127.0.0.1:{simulator.url.port}"
-    assert result["data"] == {
+    data = dict(result["data"])
+    # What the validation learnt of the OAuth2 grant is kept, so the entry does not ask again.
+    assert data.pop("oauth_refused", version) == version
+    assert data == {
         "kind": "domoticz",
         "url": url,
         "verify_ssl": False,
@@ -89,6 +92,8 @@ async def test_add_per_era(
     }
     assert result["result"].unique_id == url
     await hass.async_block_till_done()
+    # The validation and the entry's setup together cost at most one error line in Domoticz.
+    assert len([line for line in simulator.log_lines() if "PO exception" in line]) <= 1
     prefix = f"sensor.127_0_0_1_{simulator.url.port}"
     login = hass.states.get(f"{prefix}_login")
     rights = hass.states.get(f"{prefix}_rights")

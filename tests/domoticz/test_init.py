@@ -27,7 +27,7 @@ from .helpers import (
     state_of,
     url_of,
 )
-from .simulator import Malformed, SimUser
+from .simulator import DomoticzSimulator, Malformed, SimUser
 
 ERA_OF = {"2020.1": "A", "2022.2": "A", "2023.1": "B", "2024.7": "B", "2025.1": "C"}
 ALL_VERSIONS = list(ERA_OF)
@@ -543,3 +543,45 @@ async def test_password_never_logged_nor_in_diagnostics(
     assert snapshot["open_reason"] == "everyone"
     assert snapshot["trusted_networks"] == "127.0.0.1;0.0.0.0/0"
     assert snapshot["failed_logins"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# No noise in Domoticz's own log
+
+
+def _refusals(simulator: DomoticzSimulator) -> list[str]:
+    return [line for line in simulator.log_lines() if "PO exception" in line]
+
+
+@pytest.mark.parametrize("version", ["2024.7", "2025.1"])
+async def test_a_refused_oauth_grant_is_not_asked_again(
+    hass: HomeAssistant, domoticz: StartSimulator, version: str
+) -> None:
+    # Over plain HTTP without AllowPlainBasicAuth, Basic proves nothing, so OAuth2 is next.
+    simulator = await domoticz(version, users=household(), allow_plain_basic_auth=False)
+    entry = await add_entry(hass, simulator)
+    assert state_of(hass, "login") == "authenticated"
+    # The stock application has no signing key: the first contact costs one error line.
+    assert len(_refusals(simulator)) == 1
+    assert entry.data["oauth_refused"] == version
+
+    # Restarts and polls of a working entry leave no error line in Domoticz's log.
+    simulator.clear_log()
+    for _ in range(2):
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        await entry.runtime_data.async_refresh()
+    assert state_of(hass, "login") == "authenticated"
+    assert simulator.log_lines() == []
+
+    # An upgraded Domoticz is asked once more, at the next login; it refuses again, and that
+    # is remembered.
+    simulator.version = "2025.2"
+    await entry.runtime_data.async_refresh()
+    assert "oauth_refused" not in entry.data
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await entry.runtime_data.async_refresh()
+    assert state_of(hass, "login") == "authenticated"
+    assert len(_refusals(simulator)) == 1
+    assert entry.data["oauth_refused"] == "2025.2"

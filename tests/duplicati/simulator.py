@@ -10,8 +10,15 @@ Profiles:
   cookie/header pair, ``{"Status": "OK"}`` answers without task IDs.
 
 The server clock can be moved forward with :meth:`DuplicatiSimulator.advance` so that tokens
-expire without waiting; tasks run on the real clock for ``task_duration`` seconds, or until
-:meth:`DuplicatiSimulator.complete_task` when that is None.
+expire and schedules come due without waiting; tasks last ``task_duration`` real seconds, or until
+:meth:`DuplicatiSimulator.complete_task` when that is None or their job ``hangs``, and take their
+times from the server clock.
+
+Every profile has the scheduler (a job's schedule queues a backup when its time comes, then moves
+to the next time after now; at start-up it catches up what it missed while the server was down),
+unless ``scheduler_stuck`` is set; one FIFO task queue (``SchedulerQueueIds``); and the verify
+operation (``POST /api/v1/backup/{id}/verify`` appends a task and answers its ID in every
+generation, and writes a ``Test`` result into the job's log).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import hashlib
 import ipaddress
 import itertools
 import json
+import re
 import secrets
 import ssl
 import time
@@ -48,6 +56,9 @@ DATABASE_LOCKED = (
 # Runner.cs sets DateTime.Now on tasks: local time with an offset.
 TASK_TIMEZONE = timezone(timedelta(hours=2))
 RESULTS = ("Success", "Warning", "Error", "Fatal")
+# Timeparser units of a schedule's Repeat, as far as fixed lengths go.
+_REPEAT_UNITS = {"s": 1, "m": 60, "h": 3600, "D": 86400, "W": 7 * 86400}
+_REPEAT = re.compile(r"^(\d+)([smhDW])$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +140,10 @@ class SimBackup:
     log: list[Any] = field(default_factory=list)
     next_result: str = "Success"
     next_error: str = "Failed to connect to the destination"
+    next_verify_result: str = "Success"
     versions: int = 0
+    # Its tasks never end by themselves (a stuck destination); complete_task() ends them.
+    hangs: bool = False
 
 
 @dataclass(slots=True)
@@ -138,6 +152,7 @@ class SimTask:
 
     id: int
     backup_id: str
+    operation: str = "Backup"
     status: str = "Waiting"
     started: datetime | None = None
     finished: datetime | None = None
@@ -212,6 +227,13 @@ def timespan(seconds: float) -> str:
     return f"{days}.{text}" if days else text
 
 
+def _repeat_seconds(repeat: str) -> int:
+    """Length of a schedule's ``Repeat`` such as ``1D`` or ``12h``."""
+    match = _REPEAT.match(repeat)
+    assert match is not None, f"unsupported repeat {repeat}"
+    return int(match.group(1)) * _REPEAT_UNITS[match.group(2)]
+
+
 def _http_date(epoch: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(epoch))
 
@@ -260,6 +282,8 @@ class DuplicatiSimulator:
         self.malformed_json = False
         self.delay = 0.0
         self.progress: float | None = None
+        # The scheduler thread is stuck (or the machine slept): schedules come due unnoticed.
+        self.scheduler_stuck = False
         self.requests: list[RecordedRequest] = []
         self.canned: dict[tuple[str, str], CannedAnswer] = {}
         # Answers held back after the work is done, once: an answer lost on the way back.
@@ -312,6 +336,8 @@ class DuplicatiSimulator:
         await site.start()
         self._port = self._runner.addresses[0][1]
         self._worker = asyncio.create_task(self._run_tasks())
+        # Scheduler.cs at start-up: schedules that passed while the server was down run now.
+        self.run_scheduler()
 
     async def stop(self) -> None:
         """Stop listening and abandon running tasks."""
@@ -355,6 +381,7 @@ class DuplicatiSimulator:
     def advance(self, seconds: float) -> None:
         """Move the server clock forward, e.g. past the end of an access token's life."""
         self._clock_offset += seconds
+        self.run_scheduler()
 
     def _utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.now(), UTC)
@@ -396,6 +423,31 @@ class DuplicatiSimulator:
         self.last_event_id += 1
         return backup
 
+    def run_scheduler(self) -> None:
+        """What the scheduler thread does when a schedule's time has come.
+
+        The job is queued (unless a task of it already waits or runs), ``LastRun`` becomes now
+        and ``Time`` the first repetition after now. Runs while the server is up, not stuck.
+        """
+        if self.scheduler_stuck or self._runner is None:
+            return
+        now = self._utcnow()
+        for backup in self.backups.values():
+            schedule = backup.schedule
+            if schedule is None or schedule.time > now:
+                continue
+            if not any(
+                task is not None and task.backup_id == backup.id
+                for task in [self.current, *self.queue]
+            ):
+                self.queue.append(SimTask(id=next(self._task_ids), backup_id=backup.id))
+                self._wakeup.set()
+            schedule.last_run = now
+            step = _repeat_seconds(schedule.repeat)
+            missed = (now - schedule.time).total_seconds() // step + 1
+            schedule.time += timedelta(seconds=missed * step)
+            self.last_event_id += 1
+
     def remove_backup(self, backup_id: str) -> None:
         """Delete a backup job."""
         del self.backups[backup_id]
@@ -414,6 +466,9 @@ class DuplicatiSimulator:
         assert result in RESULTS
         started = started or self._utcnow() - timedelta(seconds=duration)
         ended = started + timedelta(seconds=duration)
+        if operation == "Test":
+            self._record_test(backup, result, started, ended, duration)
+            return
         errors = [
             (
                 f"{ended:%Y-%m-%d %H:%M:%S} +00 - [Error-Duplicati.Library.Main.Operation"
@@ -477,6 +532,50 @@ class DuplicatiSimulator:
         )
         if self.profile.backup_fields:
             backup.metadata["TargetFilesetsCount"] = str(backup.versions)
+
+    def _record_test(
+        self, backup: SimBackup, result: str, started: datetime, ended: datetime, duration: float
+    ) -> None:
+        """A verify task's TestResults row; its backend statistics rewrite the remote metadata."""
+        failed = result in {"Error", "Fatal"}
+        message: dict[str, Any] = {
+            "MainOperation": "Test",
+            "ParsedResult": result,
+            "Interrupted": False,
+            "Version": f"{self.profile.version} ({self.profile.version}_beta)",
+            "BeginTime": _date(started),
+            "EndTime": _date(ended),
+            "Duration": timespan(duration),
+            "Verifications": [
+                {
+                    "Key": f"duplicati-20250105T030000Z.dlist.zip.aes ({backup.id})",
+                    "Value": [{"Key": "Error", "Value": "hash mismatch"}] if failed else [],
+                }
+            ],
+            "Messages": ["Verifying remote files"],
+            "Warnings": ["Remote file list is incomplete"] if result == "Warning" else [],
+            "Errors": ["Remote file has the wrong hash"] if failed else [],
+        }
+        exception: Any = {} if self.profile.help_id else None
+        if result == "Fatal":
+            exception = f"System.Exception: {backup.next_error}\n   at Duplicati.Library.Main"
+        log_id = next(self._log_ids)
+        backup.log.append(
+            {
+                "ID": log_id,
+                "OperationID": log_id,
+                "Timestamp": int(ended.timestamp()),
+                "Type": "Result",
+                "Message": json.dumps(message),
+                "Exception": exception,
+            }
+        )
+        if result == "Fatal":
+            backup.metadata["LastErrorDate"] = metadata_date(ended)
+            backup.metadata["LastErrorMessage"] = backup.next_error
+        elif "BackupListCount" in backup.metadata:
+            # The same remote statistics as before: nothing in the list shows the test.
+            backup.metadata["BackupListCount"] = str(backup.versions)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -583,6 +682,8 @@ class DuplicatiSimulator:
                 authorization.split(" ", 1)[0] if authorization else None,
             )
         )
+        # The scheduler thread would have woken up in the meantime.
+        self.run_scheduler()
         if self.delay:
             await asyncio.sleep(self.delay)
         if (canned := self.canned.get((request.method, request.path))) is not None:
@@ -748,6 +849,7 @@ class DuplicatiSimulator:
                 ("POST", "run"): self._run,
                 ("POST", "start"): self._run,
                 ("GET", "log"): self._log,
+                ("POST", "verify"): self._verify,
             }
             return backup_routes.get((method, action))
         if parts[0] == "task" and len(parts) == 2 and method == "GET":
@@ -954,6 +1056,7 @@ class DuplicatiSimulator:
 
     async def _run(self, request: web.Request) -> web.StreamResponse:
         backup = self._find_backup(request)
+        # Any task of the backup counts, a verification too: its ID is answered.
         existing = [self.current, *self.queue]
         task = next((t for t in existing if t is not None and t.backup_id == backup.id), None)
         if task is None:
@@ -965,6 +1068,15 @@ class DuplicatiSimulator:
             self._wakeup.set()
         if self.profile.legacy:
             return self._json({"Status": "OK"})
+        return self._json({"Status": "OK", "ID": task.id})
+
+    async def _verify(self, request: web.Request) -> web.StreamResponse:
+        """Every generation appends a Verify task and answers its ID (even 2.0.x)."""
+        backup = self._find_backup(request)
+        task = SimTask(id=next(self._task_ids), backup_id=backup.id, operation="Test")
+        self.queue.append(task)
+        self.last_event_id += 1
+        self._wakeup.set()
         return self._json({"Status": "OK", "ID": task.id})
 
     async def _log(self, request: web.Request) -> web.StreamResponse:
@@ -1056,7 +1168,7 @@ class DuplicatiSimulator:
         elif task.status != "Running":
             progress = 1.0
         elif self.task_duration and task.started:
-            elapsed = (datetime.now(UTC) - task.started).total_seconds()
+            elapsed = (self._utcnow() - task.started).total_seconds()
             progress = min(elapsed / self.task_duration, 1.0)
         else:
             progress = 0.0
@@ -1064,9 +1176,11 @@ class DuplicatiSimulator:
             {
                 "BackupID": task.backup_id,
                 "TaskID": task.id,
-                "Phase": "Backup_ProcessingFiles"
-                if task.status == "Running"
-                else "Backup_Complete",
+                "Phase": (
+                    ("Verify_Running" if task.operation == "Test" else "Backup_ProcessingFiles")
+                    if task.status == "Running"
+                    else "Backup_Complete"
+                ),
                 "OverallProgress": progress,
                 "ProcessedFileCount": 4000,
                 "ProcessedFileSize": 900000000,
@@ -1106,17 +1220,22 @@ class DuplicatiSimulator:
                 task = self.current = self.queue.pop(0)
                 self._last_progress_task = task
                 task.status = "Running"
-                task.started = datetime.now(TASK_TIMEZONE)
+                task.started = self._utcnow().astimezone(TASK_TIMEZONE)
                 self.last_event_id += 1
-                if self.task_duration is None:
+                backup = self.backups.get(task.backup_id)
+                if self.task_duration is None or (backup is not None and backup.hangs):
                     await task.release.wait()
                 else:
                     await asyncio.sleep(self.task_duration)
                 backup = self.backups.get(task.backup_id)
                 if backup is not None:
-                    elapsed = (datetime.now(TASK_TIMEZONE) - task.started).total_seconds()
-                    self.record_run(backup, backup.next_result, duration=elapsed)
-                    if backup.next_result == "Fatal":
+                    elapsed = (self._utcnow() - task.started).total_seconds()
+                    result = backup.next_verify_result if task.operation == "Test" else None
+                    result = result or backup.next_result
+                    self.record_run(
+                        backup, result, duration=max(elapsed, 0.001), operation=task.operation
+                    )
+                    if result == "Fatal":
                         task.status = "Failed"
                         task.error_message = backup.next_error
                     else:
@@ -1124,7 +1243,7 @@ class DuplicatiSimulator:
                 else:
                     task.status = "Failed"
                     task.error_message = "Backup not found"
-                task.finished = datetime.now(TASK_TIMEZONE)
+                task.finished = self._utcnow().astimezone(TASK_TIMEZONE)
                 self.finished[task.id] = task
                 while len(self.finished) > 100:
                     del self.finished[next(iter(self.finished))]

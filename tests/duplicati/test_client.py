@@ -176,6 +176,15 @@ async def test_paused_and_running_state(
     simulator.progress = 0.42
     simulator.requests.clear()
     snapshot = await client.update()
+    # The new task's start is asked once; later polls of the same task do not ask again.
+    assert calls(simulator) == [
+        *POLL,
+        ("GET", f"/api/v1/task/{task_id}"),
+        ("GET", "/api/v1/progressstate"),
+    ]
+    assert snapshot.jobs["2"].running_since is not None
+    simulator.requests.clear()
+    assert (await client.update()).jobs["2"].running_since == snapshot.jobs["2"].running_since
     assert calls(simulator) == [*POLL, ("GET", "/api/v1/progressstate")]
     assert snapshot.state is ServerState.RUNNING
     assert snapshot.progress == 42.0

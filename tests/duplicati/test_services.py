@@ -186,3 +186,100 @@ async def test_server_failures(hass: HomeAssistant, make_simulator: SimulatorFac
     await simulator.stop()
     error = await start()
     assert error.translation_key == "duplicati_start_failed"
+
+
+async def test_verify_backup_registered_and_documented(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, DOMAIN, {})
+    assert hass.services.has_service(DOMAIN, "verify_backup")
+    description = (await async_get_all_descriptions(hass))[DOMAIN]["verify_backup"]
+    assert set(description["fields"]) == {"device_id"}
+    assert description["response"] == {"optional": True}
+
+
+async def test_verify_backup_answers_with_the_task_and_shows_the_result(
+    hass: HomeAssistant, make_simulator: SimulatorFactory
+) -> None:
+    simulator = await make_simulator("2.3")
+    documents = simulator.add_backup("Documents", history=["Success"])
+    documents.next_verify_result = "Warning"
+    entry = await password_entry(hass, simulator)
+    simulator.requests.clear()
+
+    response = await hass.services.async_call(
+        DOMAIN,
+        "verify_backup",
+        {"device_id": _job_device(hass, entry, "1")},
+        blocking=True,
+        return_response=True,
+    )
+    assert response == {"task_id": 2}
+    assert calls(simulator)[0] == ("POST", "/api/v1/backup/1/verify")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ("GET", "/api/v1/task/2") in calls(simulator)
+    state = hass.states.get("sensor.documents_last_verified")
+    assert state is not None
+    assert state.attributes["result"] == "warning"
+
+    result = await hass.services.async_call(
+        DOMAIN, "verify_backup", {"device_id": _job_device(hass, entry, "1")}, blocking=True
+    )
+    assert result is None
+    await hass.async_block_till_done(wait_background_tasks=True)
+    verifications = [c for c in calls(simulator) if c == ("POST", "/api/v1/backup/1/verify")]
+    assert len(verifications) == 2
+
+
+async def test_verify_backup_errors(hass: HomeAssistant, make_simulator: SimulatorFactory) -> None:
+    simulator = await make_simulator("2.3")
+    simulator.add_backup("Documents", history=["Success"])
+    entry = await password_entry(hass, simulator)
+    job = _job_device(hass, entry, "1")
+    server = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
+    assert server is not None
+
+    with pytest.raises(ServiceValidationError) as invalid:
+        await hass.services.async_call(
+            DOMAIN, "verify_backup", {"device_id": server.id}, blocking=True
+        )
+    assert invalid.value.translation_key == "not_a_backup_job"
+    with pytest.raises(ServiceValidationError) as invalid:
+        await hass.services.async_call(
+            DOMAIN, "verify_backup", {"device_id": "no-such-device"}, blocking=True
+        )
+    assert invalid.value.translation_key == "service_device_not_found"
+
+    async def verify() -> HomeAssistantError:
+        with pytest.raises(HomeAssistantError) as caught:
+            await hass.services.async_call(
+                DOMAIN, "verify_backup", {"device_id": job}, blocking=True
+            )
+        assert not isinstance(caught.value, ServiceValidationError)
+        assert caught.value.translation_domain == DOMAIN
+        return caught.value
+
+    path = "/api/v1/backup/1/verify"
+    simulator.answer(
+        "POST", path, status=500, json_body={"Error": "An error occurred", "Code": 500}
+    )
+    error = await verify()
+    assert error.translation_key == "duplicati_verify_failed"
+    assert error.translation_placeholders == {"name": "Documents", "server": entry.title}
+    assert str(error) == f"{entry.title} could not start verifying Documents"
+
+    simulator.answer("POST", path, status=404, json_body={"Error": "Backup not found", "Code": 404})
+    assert (await verify()).translation_key == "duplicati_backup_not_found"
+
+    simulator.answer("POST", path, status=401, text="")
+    assert (await verify()).translation_key == "duplicati_auth_failed"
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+    del simulator.canned[("POST", path)]
+    await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as invalid:
+        await hass.services.async_call(DOMAIN, "verify_backup", {"device_id": job}, blocking=True)
+    assert invalid.value.translation_key == "service_config_entry_not_loaded"
+    assert ("POST", path) not in calls(simulator)[-1:]

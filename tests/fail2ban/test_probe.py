@@ -130,11 +130,21 @@ def test_unreadable_file(tmp_path: Path, database: Path, source: Fail2banSourceK
     # The client module alone, without the integration package (which imports Home Assistant).
     code = textwrap.dedent(
         f"""
-        import importlib.util, sys
-        spec = importlib.util.spec_from_file_location("client", {str(CLIENT)!r})
-        client = importlib.util.module_from_spec(spec)
-        sys.modules["client"] = client
-        spec.loader.exec_module(client)
+        import importlib.util, sys, types
+
+        def load(name, path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            return module
+
+        # Empty packages stand in for the integration's, so that relative imports resolve.
+        for package in ("sentinel", "sentinel.fail2ban"):
+            sys.modules[package] = types.ModuleType(package)
+            sys.modules[package].__path__ = []
+        load("sentinel.user_files", {str(CLIENT.parent.parent / "user_files.py")!r})
+        client = load("sentinel.fail2ban.client", {str(CLIENT)!r})
         try:
             client.probe({str(path)!r}, {source.value!r})
         except client.Fail2banError as err:

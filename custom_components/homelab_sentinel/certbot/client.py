@@ -19,6 +19,7 @@ import re
 import shlex
 from urllib.parse import urlsplit
 
+from ..input_rules import InvalidHostError, validate_host
 from ..transport import CommandResult, CommandRunner
 
 DEFAULT_COMMAND = "certbot"
@@ -28,6 +29,9 @@ LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 # and may reload web servers, for every certificate that is due.
 CERTIFICATES_TIME_LIMIT = 120.0
 RENEW_TIME_LIMIT = 900.0
+CONFIG_DIR_TIME_LIMIT = 30.0
+# What every certbot configuration directory in use holds: renewal/<name>.conf, live/<name>/.
+_CONFIG_DIR_MARKS = ("renewal", "live")
 # How many of the last lines of certbot's output a renewal reports.
 OUTPUT_LINES = 20
 # Another certbot on the same directories (e.g. the host's renewal timer) makes certbot give up
@@ -63,6 +67,10 @@ class CertbotError(Exception):
         """Keep the last line certbot wrote, which usually says what went wrong."""
         super().__init__(f"{message}: {detail}" if detail else message)
         self.detail = detail
+
+
+class NotCertbotDirectoryError(CertbotError):
+    """The configuration directory does not exist or holds neither renewal/ nor live/."""
 
 
 class InvalidSettingError(ValueError):
@@ -153,6 +161,32 @@ def validate_config_dir(path: str) -> str:
     return posixpath.normpath(text)
 
 
+def config_dir_check_argv(config_dir: str) -> list[str]:
+    """The command line that succeeds only when config_dir looks like certbot's."""
+    directory = validate_config_dir(config_dir)
+    renewal, live = (posixpath.join(directory, mark) for mark in _CONFIG_DIR_MARKS)
+    return ["test", "-d", renewal, "-o", "-d", live]
+
+
+async def check_config_dir(runners: Sequence[CommandRunner], config_dir: str) -> None:
+    """Raise NotCertbotDirectoryError unless config_dir holds certbot's renewal/ or live/.
+
+    Run before certbot ever sees a directory: certbot creates whatever configuration directory
+    it is given (as root, that can be anywhere). Only test(1) runs, which creates nothing. The
+    runners are tried in turn until one sees the directory: first without sudo (the names are
+    visible to anyone who may enter config_dir), then as certbot will run, so that a directory
+    certbot may use is never refused, and one it could not see is never handed to it.
+    """
+    argv = config_dir_check_argv(config_dir)
+    for runner in runners:
+        result = await runner.run(argv, time_limit=CONFIG_DIR_TIME_LIMIT)
+        if result.exit_status == 0:
+            return
+    raise NotCertbotDirectoryError(
+        "not a certbot configuration directory", validate_config_dir(config_dir)
+    )
+
+
 def validate_acme_server(url: str) -> str:
     """Return an ACME directory URL: http(s), with a host, without credentials or spaces."""
     text = url.strip()
@@ -161,6 +195,10 @@ def validate_acme_server(url: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
         raise InvalidSettingError("acme_server", "not an http(s) URL with a host")
+    try:
+        validate_host(parts.hostname)
+    except InvalidHostError as err:
+        raise InvalidSettingError("acme_server", "not a host name") from err
     return text
 
 

@@ -49,6 +49,7 @@ from .client import (
     CertbotError,
     InvalidSettingError,
     Lineage,
+    NotCertbotDirectoryError,
     RenewalOutcome,
     RenewalResult,
     parse_command,
@@ -100,6 +101,7 @@ def make_client(data: Mapping[str, Any], host_key: HostKey | None = None) -> Cer
 
 _ERROR_KEYS: ErrorKeys = (
     *COMMAND_ERROR_KEYS[:-1],
+    (NotCertbotDirectoryError, "not_certbot_config_dir"),
     (CertbotError, "command_failed"),
     COMMAND_ERROR_KEYS[-1],
 )
@@ -236,6 +238,7 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
         self._last_renewal: LastRenewal | None = None
         self._certificate_issues: dict[str, WantedIssue] = {}
         self._known_names: frozenset[str] = frozenset()
+        self._known_issues: frozenset[str] = frozenset()
         self.client: CertbotClient
         data = entry.data
         self.host_id = host_id(data)
@@ -268,9 +271,13 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
             del managers[self.config_entry.entry_id]
         self._resync_certificate_repairs()
 
+    def has_certificate_issue(self, cert_name: str) -> bool:
+        """Whether this entry raises the expiring or expired issue of a certificate it manages."""
+        return f"certificate_{cert_name}" in self._certificate_issues
+
     @callback
     def _async_names_may_have_changed(self) -> None:
-        """Let certificate entries know when the set of managed names changed."""
+        """Let certificate entries know when the managed names, or their issues, changed."""
         if not self.last_update_success:
             return
         names = frozenset(
@@ -278,10 +285,16 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
             for status in self.data.subjects.values()
             for name in (status.lineage.name, *status.lineage.domains)
         )
+        issues = frozenset(self._certificate_issues)
         managers = self.hass.data.setdefault(_MANAGERS, {})
-        if managers.get(self.config_entry.entry_id) is not self or names != self._known_names:
+        if (
+            managers.get(self.config_entry.entry_id) is not self
+            or names != self._known_names
+            or issues != self._known_issues
+        ):
             managers[self.config_entry.entry_id] = self
             self._known_names = names
+            self._known_issues = issues
             self._resync_certificate_repairs()
 
     @callback
@@ -322,14 +335,14 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
             fix = fix_data(self, name)
             if lineage.expires <= now:
                 wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expired",
+                    "certificate_expired_renewable",
                     {"name": name, "expires": lineage.expires.date().isoformat()},
                     fixable=True,
                     data=fix,
                 )
             elif status.days_remaining < self.warning_days:
                 wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expiring",
+                    "certificate_expiring_renewable",
                     {
                         "name": name,
                         "days": str(status.days_remaining),

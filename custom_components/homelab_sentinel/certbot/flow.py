@@ -20,11 +20,19 @@ from ..const import (
     CONF_CONFIG_DIR,
     CONF_KIND,
     CONF_TRANSPORT,
+    CONF_USE_SUDO,
     Kind,
 )
 from ..flow_support import FlowError, ValidatedEntry
-from ..ssh_flow import SSH_FIELDS, TEXT, DetailedFlowError, SshFlowMixin, SshSteps
-from ..ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH
+from ..ssh_flow import (
+    SSH_FIELDS,
+    TEXT,
+    TRANSPORT_SCHEMA,
+    DetailedFlowError,
+    SshFlowMixin,
+    SshSteps,
+)
+from ..ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH, make_runner
 from ..transport import CommandError, HostKey
 from .client import (
     DEFAULT_COMMAND,
@@ -32,23 +40,13 @@ from .client import (
     LETS_ENCRYPT_DIRECTORY,
     CertbotError,
     InvalidSettingError,
+    NotCertbotDirectoryError,
+    check_config_dir,
     parse_command,
     validate_acme_server,
     validate_config_dir,
 )
 from .coordinator import command_lock, error_key, make_client
-
-TRANSPORT_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(CONF_TRANSPORT, default=TRANSPORT_LOCAL): selector.SelectSelector(
-            selector.SelectSelectorConfig(
-                options=[TRANSPORT_LOCAL, TRANSPORT_SSH],
-                translation_key=CONF_TRANSPORT,
-                mode=selector.SelectSelectorMode.LIST,
-            )
-        )
-    }
-)
 
 _CERTBOT_FIELDS = {
     probatio.Required(CONF_CERTBOT_COMMAND, default=DEFAULT_COMMAND): TEXT,
@@ -84,7 +82,13 @@ async def _probe(
     """List the certificates once, as the coordinator will."""
     try:
         async with command_lock(hass, data):
+            runners = [make_runner({**data, CONF_USE_SUDO: False}, host_key)]
+            if data.get(CONF_USE_SUDO):
+                runners.append(make_runner(data, host_key))
+            await check_config_dir(runners, data[CONF_CONFIG_DIR])
             await make_client(data, host_key).certificates()
+    except NotCertbotDirectoryError as err:
+        raise FlowError(error_key(err), CONF_CONFIG_DIR) from err
     except CertbotError as err:
         raise DetailedFlowError(error_key(err), err.detail) from err
     except CommandError as err:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 import probatio
 
+from ..const import DOMAIN
 from .client import RenewalResult
 from .coordinator import async_certbot_coordinator
 
@@ -28,7 +30,13 @@ class RenewCertificateRepairFlow(RepairsFlow):
             return self.async_abort(
                 reason="certbot_unavailable", description_placeholders={"name": cert_name}
             )
-        placeholders = {"name": cert_name, "host": coordinator.config_entry.title, "error": ""}
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        placeholders = {
+            **((issue.translation_placeholders or {}) if issue else {}),
+            "name": cert_name,
+            "host": coordinator.config_entry.title,
+            "error": "",
+        }
         errors: dict[str, str] = {}
         if user_input is not None:
             try:

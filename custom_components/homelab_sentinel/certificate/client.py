@@ -28,6 +28,21 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from ..capped_read import CappedLineReader, ReplyTooLongError
+from ..input_rules import InvalidHostError, validate_host
+from ..user_files import (
+    FileTooLargeError,
+    InvalidPathError,
+    NotRegularFileError,
+    UserFileError,
+    UserFileNotFoundError,
+    UserFilePermissionError,
+    open_regular_file,
+    read_capped,
+    read_user_file,
+    stat_path,
+)
+
 # A few public roots carry a non-positive serial; they load fine and are not worth a warning.
 warnings.filterwarnings(
     "ignore", "Parsed a serial number which wasn't positive", CryptographyDeprecationWarning
@@ -38,6 +53,12 @@ _PEM_CERTIFICATE = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
 )
 _CERTIFICATE_SUFFIXES = frozenset({".pem", ".crt", ".cer"})
+# Caps on what is read: a PEM file of one chain is a few KiB, a CA bundle such as Mozilla's
+# about 250 KiB. A mail server's greeting and replies up to the TLS upgrade are a few lines.
+MAX_CERTIFICATE_FILE = 1024 * 1024
+MAX_CA_BUNDLE = 4 * 1024 * 1024
+MAX_STARTTLS_LINE = 8 * 1024
+MAX_STARTTLS_DIALOGUE = 64 * 1024
 # Let's Encrypt's live/<name>/ layout: the full chain is preferred over the leaf alone.
 _LINEAGE_FILES = ("fullchain.pem", "cert.pem")
 
@@ -48,6 +69,10 @@ class CertificateError(Exception):
 
 class CertificateConnectionError(CertificateError):
     """The endpoint could not be reached."""
+
+
+class InvalidHostnameError(CertificateConnectionError):
+    """The host or server name is not one a connection can be made to."""
 
 
 class CertificateTimeoutError(CertificateError):
@@ -68,6 +93,31 @@ class CertificateNotFoundError(CertificateFileError):
 
 class CertificatePermissionError(CertificateFileError):
     """The path exists but may not be read."""
+
+
+class NotACertificateFileError(CertificateFileError):
+    """The path is a FIFO, socket or device, or a directory where a file is expected."""
+
+
+class CertificateFileTooLargeError(CertificateFileError):
+    """The file is far larger than a certificate chain can be."""
+
+
+class CertificatePathError(CertificateFileError):
+    """The path is not valid (empty, a control character) or cannot be followed (a link loop)."""
+
+
+def file_error(err: UserFileError) -> CertificateFileError:
+    """The certificate file error that stands for a user file error, keeping its message."""
+    kinds: tuple[tuple[type[UserFileError], type[CertificateFileError]], ...] = (
+        (UserFileNotFoundError, CertificateNotFoundError),
+        (UserFilePermissionError, CertificatePermissionError),
+        (NotRegularFileError, NotACertificateFileError),
+        (FileTooLargeError, CertificateFileTooLargeError),
+        (InvalidPathError, CertificatePathError),
+    )
+    kind = next((mine for theirs, mine in kinds if isinstance(err, theirs)), CertificatePathError)
+    return kind(str(err))
 
 
 class InvalidCAFileError(CertificateError):
@@ -137,8 +187,8 @@ class TrustStore:
     def with_extra_bundle(self, path: str | os.PathLike[str]) -> TrustStore:
         """Return a store that also trusts the certificates of a PEM bundle (blocking)."""
         try:
-            extra = _load_pem_certificates(Path(path).read_bytes())
-        except (OSError, ValueError) as err:
+            extra = _load_pem_certificates(read_user_file(path, MAX_CA_BUNDLE))
+        except (UserFileError, ValueError) as err:
             raise InvalidCAFileError(f"cannot read CA bundle {path}") from err
         if not extra:
             raise InvalidCAFileError(f"CA bundle {path} holds no certificate")
@@ -150,10 +200,14 @@ class TrustStore:
         """Whether the chain leads from a trusted root to a leaf valid for subject at when."""
         if self._store is None:
             return False
-        verifier = PolicyBuilder().store(self._store).time(when).build_server_verifier(subject)
+        try:
+            verifier = PolicyBuilder().store(self._store).time(when).build_server_verifier(subject)
+        except ValueError, TypeError:
+            return False
         try:
             verifier.verify(chain[0], chain[1:])
-        except VerificationError:
+        except VerificationError, ValueError, TypeError:
+            # A name the library refuses verifies nothing; it must not fail the whole check.
             return False
         return True
 
@@ -275,17 +329,20 @@ def _no_verify_context() -> ssl.SSLContext:
 _NO_VERIFY_CONTEXT = _no_verify_context()
 
 
-async def _read_line(reader: asyncio.StreamReader) -> str:
+async def _read_line(reader: CappedLineReader) -> str:
     try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.LimitOverrunError as err:
-        raise NoCertificateError("the server's greeting is not a mail protocol") from err
+        line = await reader.readline()
+    except ReplyTooLongError as err:
+        raise NoCertificateError(
+            f"not a mail server: an over-long line, or more than {MAX_STARTTLS_DIALOGUE} bytes "
+            "before STARTTLS"
+        ) from err
     except asyncio.IncompleteReadError as err:
         raise NoCertificateError("the server closed the connection during STARTTLS") from err
     return line.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
-async def _smtp_reply(reader: asyncio.StreamReader) -> tuple[str, list[str]]:
+async def _smtp_reply(reader: CappedLineReader) -> tuple[str, list[str]]:
     lines: list[str] = []
     while True:
         line = await _read_line(reader)
@@ -295,8 +352,10 @@ async def _smtp_reply(reader: asyncio.StreamReader) -> tuple[str, list[str]]:
 
 
 async def _negotiate_starttls(
-    protocol: StartTLS, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    protocol: StartTLS, stream: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
+    # One budget for the whole dialogue: endless continuation or untagged lines end it.
+    reader = CappedLineReader(stream, MAX_STARTTLS_DIALOGUE)
     if protocol is StartTLS.SMTP:
         code, _ = await _smtp_reply(reader)
         if code != "220":
@@ -334,14 +393,18 @@ async def fetch_chain(
     timeout_seconds: float | None = None,
 ) -> list[x509.Certificate]:
     """Connect, complete a handshake without verification and return the presented chain."""
-    sni = server_name or host
+    try:
+        host = validate_host(host)
+        sni = validate_host(server_name or host)
+    except InvalidHostError as err:
+        raise InvalidHostnameError(f"not a host name: {err}") from err
     if timeout_seconds is None:
         timeout_seconds = DEFAULT_TIMEOUT
     try:
         async with asyncio.timeout(timeout_seconds):
             try:
                 reader, writer = await asyncio.open_connection(
-                    host, port, happy_eyeballs_delay=0.25
+                    host, port, happy_eyeballs_delay=0.25, limit=MAX_STARTTLS_LINE
                 )
             except OSError as err:
                 raise CertificateConnectionError(
@@ -404,11 +467,9 @@ class CertificateFileReader:
     def read(self) -> dict[str, list[x509.Certificate]]:
         """Return the chains found now, keyed by certificate name."""
         try:
-            mode = self.path.stat().st_mode
-        except FileNotFoundError as err:
-            raise CertificateNotFoundError(f"{self.path} does not exist") from err
-        except PermissionError as err:
-            raise CertificatePermissionError(f"{self.path} may not be read") from err
+            mode = stat_path(self.path).st_mode
+        except UserFileError as err:
+            raise file_error(err) from err
         self._seen = set()
         found = self._read_directory() if stat.S_ISDIR(mode) else {"": self._read_file(self.path)}
         self._cache = {path: entry for path, entry in self._cache.items() if path in self._seen}
@@ -419,6 +480,8 @@ class CertificateFileReader:
             children = sorted(self.path.iterdir())
         except PermissionError as err:
             raise CertificatePermissionError(f"{self.path} may not be listed") from err
+        except OSError as err:
+            raise CertificatePathError(f"{self.path} cannot be listed: {err.strerror}") from err
         found: dict[str, list[x509.Certificate]] = {}
         for child in children:
             try:
@@ -430,26 +493,23 @@ class CertificateFileReader:
                         found[child.name] = self._read_file(lineage)
                 elif child.suffix.lower() in _CERTIFICATE_SUFFIXES:
                     found[child.stem] = self._read_file(child)
-            except CertificateFileError:
-                # One unreadable lineage must not hide the others.
+            except CertificateFileError, OSError:
+                # One unreadable lineage (or a FIFO named like a certificate) hides no other.
                 continue
         return found
 
     def _read_file(self, path: Path) -> list[x509.Certificate]:
         self._seen.add(path)
         try:
-            info = path.stat()
-            identity = _FileIdentity(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-            cached = self._cache.get(path)
-            if cached is not None and cached[0] == identity:
-                return cached[1]
-            data = path.read_bytes()
-        except FileNotFoundError as err:
-            raise CertificateNotFoundError(f"{path} does not exist") from err
-        except PermissionError as err:
-            raise CertificatePermissionError(f"{path} may not be read") from err
-        except OSError as err:
-            raise CertificateFileError(f"{path} cannot be read: {err.strerror}") from err
+            with open_regular_file(path) as handle:
+                info = os.fstat(handle.fileno())
+                identity = _FileIdentity(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+                cached = self._cache.get(path)
+                if cached is not None and cached[0] == identity:
+                    return cached[1]
+                data = read_capped(handle, MAX_CERTIFICATE_FILE, path)
+        except UserFileError as err:
+            raise file_error(err) from err
         try:
             chain = _load_pem_certificates(data)
         except ValueError as err:

@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from homeassistant.const import CONF_HOST, CONF_PATH, CONF_PORT
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import UpdateFailed
@@ -23,9 +24,11 @@ from homeassistant.util.hass_dict import HassKey
 from ..certbot.coordinator import async_find_lineage, fix_data
 from ..const import (
     CONF_CA_FILE,
+    CONF_CHECK_PLAIN_HTTP,
     CONF_SERVER_NAME,
     CONF_STARTTLS,
     CONF_WARNING_DAYS,
+    DEFAULT_CHECK_PLAIN_HTTP,
     DEFAULT_WARNING_DAYS,
     DOMAIN,
     MAX_CONCURRENT_CHECKS,
@@ -34,24 +37,31 @@ from ..coordinator import SentinelConfigEntry, SentinelCoordinator
 from ..errors import ErrorKeys, error_key_in
 from ..repairs_support import WantedIssue, async_sync_issues
 from .client import (
+    DEFAULT_TIMEOUT,
     CertificateConnectionError,
     CertificateError,
     CertificateFileReader,
+    CertificateFileTooLargeError,
     CertificateNotFoundError,
+    CertificatePathError,
     CertificatePermissionError,
     CertificateReport,
     CertificateTimeoutError,
     InvalidCAFileError,
+    InvalidHostnameError,
     NoCertificateError,
+    NotACertificateFileError,
     StartTLS,
     Trust,
     TrustStore,
     assess_chain,
     fetch_chain,
 )
-from .entities import CERTIFICATE_DESCRIPTIONS, REMOTE_CERTIFICATE_DESCRIPTIONS
+from .entities import CERTIFICATE_DESCRIPTIONS, POSTURE_KEYS, remote_certificate_descriptions
 from .expiry import is_expiring, iso_duration, warning_threshold
 from .issuer_fetch import IssuerFetcher, complete_chain
+from .posture import PostureReport, probe_posture
+from .posture_issues import posture_issues
 from .renewal import RenewalEvent, RenewalTracker
 from .served import OnDiskLeaf, StaleServed, async_on_disk_index, read_on_disk_leaves
 
@@ -69,6 +79,8 @@ class CertificateStatus:
     missing_issuer: str | None = None
     stale_served: StaleServed | None = None
     renewals: tuple[RenewalEvent, ...] = ()
+    # What a TLS endpoint offers besides its certificate; None for files.
+    posture: PostureReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +126,15 @@ async def async_trust_store(hass: HomeAssistant, ca_file: str | None) -> TrustSt
 
 _ERROR_KEYS: ErrorKeys = (
     (CertificateTimeoutError, "timeout"),
+    (InvalidHostnameError, "invalid_host"),
     (NoCertificateError, "no_certificate"),
     (CertificateConnectionError, "cannot_connect"),
     (InvalidCAFileError, "invalid_ca_file"),
     (CertificateNotFoundError, "not_found"),
     (CertificatePermissionError, "permission_denied"),
+    (NotACertificateFileError, "not_regular_file"),
+    (CertificateFileTooLargeError, "file_too_large"),
+    (CertificatePathError, "invalid_file_path"),
     (CertificateError, "unreadable_certificate"),
 )
 
@@ -153,6 +169,7 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
         *,
         missing_issuer: str | None = None,
         stale_served: StaleServed | None = None,
+        posture: PostureReport | None = None,
     ) -> CertificateStatus:
         threshold = warning_threshold(report.not_before, report.expires, self.warning_days)
         expiring = is_expiring(report.expires, threshold, now)
@@ -164,6 +181,7 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             expiring=expiring,
             missing_issuer=missing_issuer,
             stale_served=stale_served,
+            posture=posture,
         )
 
     def _names(self, name: str, status: CertificateStatus) -> set[str]:
@@ -186,32 +204,43 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
         if self.last_update_success:
             self._sync_repairs(self.data)
 
+    def _expiry_issue(self, name: str, status: CertificateStatus) -> WantedIssue | None:
+        """The expired or expiring issue of a certificate, unless a certbot entry raises it."""
+        report = status.report
+        if report.trust is not Trust.EXPIRED and not status.expiring:
+            return None
+        manager = async_find_lineage(self.hass, self._names(name, status))
+        if manager is not None and manager[0].has_certificate_issue(manager[1]):
+            # One problem, one repair: the certbot entry's own issue, which can renew it.
+            return None
+        # A certbot entry that manages the certificate makes the issue fixable: renew now.
+        fix = fix_data(*manager) if manager else None
+        renewable = "_renewable" if fix is not None else ""
+        label = name or self.config_entry.title
+        if report.trust is Trust.EXPIRED:
+            return WantedIssue(
+                f"certificate_expired{renewable}",
+                {"name": label, "expires": report.expires.date().isoformat()},
+                fixable=fix is not None,
+                data=fix,
+            )
+        return WantedIssue(
+            f"certificate_expiring{renewable}",
+            {
+                "name": label,
+                "days": str(status.days_remaining),
+                "expires": report.expires.date().isoformat(),
+            },
+            fixable=fix is not None,
+            data=fix,
+        )
+
     def _sync_repairs(self, snapshot: CertificateSnapshot) -> None:
         wanted: dict[str, WantedIssue] = {}
         for name, status in snapshot.subjects.items():
-            report = status.report
             label = name or self.config_entry.title
-            # A certbot entry that manages the certificate makes the issue fixable: renew now.
-            manager = async_find_lineage(self.hass, self._names(name, status))
-            fix = fix_data(*manager) if manager else None
-            if report.trust is Trust.EXPIRED:
-                wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expired",
-                    {"name": label, "expires": report.expires.date().isoformat()},
-                    fixable=fix is not None,
-                    data=fix,
-                )
-            elif status.expiring:
-                wanted[f"certificate_{name}"] = WantedIssue(
-                    "certificate_expiring",
-                    {
-                        "name": label,
-                        "days": str(status.days_remaining),
-                        "expires": report.expires.date().isoformat(),
-                    },
-                    fixable=fix is not None,
-                    data=fix,
-                )
+            if (expiry := self._expiry_issue(name, status)) is not None:
+                wanted[f"certificate_{name}"] = expiry
             if status.missing_issuer is not None:
                 wanted[f"incomplete_chain_{name}"] = WantedIssue(
                     "incomplete_chain", {"name": label, "missing_issuer": status.missing_issuer}
@@ -221,7 +250,14 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                     "stale_served_certificate",
                     {"name": label, **status.stale_served.attributes},
                 )
+            if status.posture is not None:
+                wanted.update(posture_issues(label, self._server_name, status.posture))
         async_sync_issues(self.hass, self.config_entry, wanted)
+
+    @property
+    def _server_name(self) -> str:
+        data = self.config_entry.data
+        return str(data.get(CONF_SERVER_NAME) or data.get(CONF_HOST) or "")
 
     async def _async_update_data(self) -> CertificateSnapshot:
         async with _shared(self.hass).checks:
@@ -250,13 +286,19 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
     """Checks the certificate a TLS endpoint presents."""
 
     device_model = "TLS endpoint"
-    descriptions = REMOTE_CERTIFICATE_DESCRIPTIONS
 
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
-        """Complete chains through the shared session; follow the certificate files' index."""
+        """Offer the posture checks that apply; follow the certificate files' index."""
         super().__init__(hass, entry)
+        self.starttls = StartTLS(entry.data.get(CONF_STARTTLS, StartTLS.NONE))
+        self.check_plain_http: bool = entry.options.get(
+            CONF_CHECK_PLAIN_HTTP, DEFAULT_CHECK_PLAIN_HTTP
+        )
+        self.descriptions = remote_certificate_descriptions(
+            web=self.starttls is StartTLS.NONE, check_plain_http=self.check_plain_http
+        )
         self._issuers = IssuerFetcher(lambda: async_get_clientsession(hass))
-        self._served: tuple[CertificateReport, str | None] | None = None
+        self._served: tuple[CertificateReport, str | None, PostureReport | None] | None = None
         self._on_disk = async_on_disk_index(hass)
         entry.async_on_unload(self._on_disk.async_listen(self._async_reassess_served))
         self._recheck_stale: CALLBACK_TYPE | None = None
@@ -274,6 +316,18 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
             )
         except InvalidCAFileError as err:
             raise _update_failed(err, {"path": str(self.config_entry.data[CONF_CA_FILE])}) from err
+        self._remove_skipped_posture_entities()
+
+    def _remove_skipped_posture_entities(self) -> None:
+        """Drop the entities of checks that no longer apply, e.g. port 80 switched off."""
+        registry = er.async_get(self.hass)
+        described = {
+            description.key for platform in self.descriptions.values() for description in platform
+        }
+        for entity in er.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            key = entity.unique_id.removeprefix(f"{self.config_entry.unique_id}-")
+            if key in POSTURE_KEYS and key not in described:
+                registry.async_remove(entity.entity_id)
 
     @callback
     def _cancel_stale_recheck(self) -> None:
@@ -282,7 +336,11 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
             self._recheck_stale = None
 
     def _served_status(
-        self, report: CertificateReport, missing_issuer: str | None, now: datetime
+        self,
+        report: CertificateReport,
+        missing_issuer: str | None,
+        posture: PostureReport | None,
+        now: datetime,
     ) -> CertificateStatus:
         # A file renewed less than an hour ago is judged again when its hour is up, not only at
         # the next poll.
@@ -296,6 +354,7 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
             now,
             missing_issuer=missing_issuer,
             stale_served=self._on_disk.stale(report, now),
+            posture=posture,
         )
 
     @callback
@@ -318,23 +377,36 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
         host: str = data[CONF_HOST]
         server_name: str = data.get(CONF_SERVER_NAME) or host
         placeholders = {"host": host, "port": str(data[CONF_PORT])}
-        try:
-            chain = await fetch_chain(
+        # The posture probes run beside the certificate's own handshake, within its time budget.
+        posture = asyncio.create_task(
+            probe_posture(
                 host,
                 data[CONF_PORT],
                 server_name=server_name,
-                starttls=StartTLS(data.get(CONF_STARTTLS, StartTLS.NONE)),
+                starttls=self.starttls,
+                check_plain_http=self.check_plain_http,
+                timeout_seconds=DEFAULT_TIMEOUT,
+            )
+        )
+        chain: list[x509.Certificate] | None = None
+        try:
+            chain = await fetch_chain(
+                host, data[CONF_PORT], server_name=server_name, starttls=self.starttls
             )
         except CertificateError as err:
             raise _update_failed(err, placeholders) from err
+        finally:
+            if chain is None:
+                # Nothing to report on an endpoint whose certificate cannot be read.
+                posture.cancel()
         now = dt_util.utcnow()
         report = assess_chain(chain, self._store, server_name, now)
         report, missing_issuer = await complete_chain(
             self._issuers, chain, report, self._store, server_name, now
         )
         self._issuers.forget_others({chain[0].fingerprint(hashes.SHA256())})
-        self._served = (report, missing_issuer)
-        return CertificateSnapshot({"": self._served_status(report, missing_issuer, now)})
+        self._served = (report, missing_issuer, await posture)
+        return CertificateSnapshot({"": self._served_status(*self._served, now)})
 
 
 class FileCertificateCoordinator(_CertificateCoordinatorBase):

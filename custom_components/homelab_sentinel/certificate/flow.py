@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult
@@ -12,7 +11,8 @@ from homeassistant.helpers import selector
 import probatio
 
 from ..const import CONF_CA_FILE, CONF_KIND, CONF_SERVER_NAME, CONF_STARTTLS, Kind
-from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry
+from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry, flow_host, flow_number
+from ..user_files import UserFileError, check_path, resolve_path
 from .client import (
     CertificateError,
     CertificateFileReader,
@@ -20,6 +20,7 @@ from .client import (
     NoCertificateError,
     StartTLS,
     fetch_chain,
+    file_error,
 )
 from .coordinator import async_trust_store, error_key
 
@@ -46,15 +47,17 @@ FILE_SCHEMA = probatio.Schema({probatio.Required(CONF_PATH): selector.TextSelect
 
 async def validate_remote(hass: HomeAssistant, user_input: dict[str, Any]) -> ValidatedEntry:
     """Fetch the endpoint's certificate once, as the coordinator will."""
-    host = str(user_input[CONF_HOST]).strip().lower()
-    port = int(user_input[CONF_PORT])
-    server_name = str(user_input.get(CONF_SERVER_NAME) or "").strip().lower() or host
+    host = flow_host(user_input[CONF_HOST], CONF_HOST)
+    port = flow_number(user_input[CONF_PORT], CONF_PORT, minimum=1, maximum=65535)
+    server_name = str(user_input.get(CONF_SERVER_NAME) or "").strip()
+    server_name = flow_host(server_name, CONF_SERVER_NAME) if server_name else host
     starttls = StartTLS(user_input.get(CONF_STARTTLS, StartTLS.NONE))
     ca_file = str(user_input.get(CONF_CA_FILE) or "").strip()
     if ca_file:
         try:
+            ca_file = check_path(ca_file)
             await async_trust_store(hass, ca_file)
-        except InvalidCAFileError as err:
+        except (UserFileError, InvalidCAFileError) as err:
             raise FlowError("invalid_ca_file", CONF_CA_FILE) from err
     try:
         await fetch_chain(host, port, server_name=server_name, starttls=starttls)
@@ -74,7 +77,10 @@ async def validate_remote(hass: HomeAssistant, user_input: dict[str, Any]) -> Va
 
 
 def _probe_path(path: str) -> str:
-    real = os.path.realpath(os.path.expanduser(path))  # noqa: PTH111
+    try:
+        real = resolve_path(path)
+    except UserFileError as err:
+        raise file_error(err) from err
     if not CertificateFileReader(real).read():
         raise NoCertificateError(f"no certificate under {real}")
     return real
@@ -82,7 +88,7 @@ def _probe_path(path: str) -> str:
 
 async def validate_file(hass: HomeAssistant, user_input: dict[str, Any]) -> ValidatedEntry:
     """Read the file or directory once, as the coordinator will."""
-    path = str(user_input[CONF_PATH]).strip()
+    path = str(user_input[CONF_PATH])
     try:
         real = await hass.async_add_executor_job(_probe_path, path)
     except CertificateError as err:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import hashlib
 from http.cookies import Morsel
 import ipaddress
-import json
 import logging
 import re
 from time import monotonic
@@ -29,6 +28,7 @@ from time import monotonic
 import aiohttp
 from yarl import URL
 
+from ..capped_read import InvalidJSONError, ResponseTooLargeError, parse_json, read_capped_body
 from .models import (
     Access,
     DomoticzSnapshot,
@@ -56,6 +56,8 @@ REJECTED_RETRY_SECONDS = 900.0
 # Re-checking the password on every poll would log "Login successful" every time.
 SESSIONLESS_REVERIFY_SECONDS = 3600.0
 _TOKEN_RENEW_MARGIN_SECONDS = 60.0
+# The largest answer read: getlog's 100 lines per level and getusers stay far below this.
+MAX_RESPONSE_SIZE = 4 * 1024 * 1024
 
 _JSON_PATH = "json.htm"
 _DISCOVERY_PATH = ".well-known/openid-configuration"
@@ -101,6 +103,10 @@ class DomoticzTwoFactorError(DomoticzAuthError):
 
 class DomoticzResponseError(DomoticzError):
     """Domoticz gave an answer this client cannot use."""
+
+
+class DomoticzResponseTooLargeError(DomoticzResponseError):
+    """An answer passed the byte cap; reading stopped there."""
 
 
 class _Auth:
@@ -247,6 +253,7 @@ class DomoticzClient:
         verify_ssl: bool = True,
         *,
         oauth_client_id: str | None = DEFAULT_OAUTH_CLIENT_ID,
+        oauth_refused: bool = False,
         request_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         """Prepare the client; nothing is sent before the first poll.
@@ -254,6 +261,8 @@ class DomoticzClient:
         url is the web root, e.g. "http://domoticz.lan:8080" or "https://proxy.lan/domoticz/".
         Without a username, only the anonymous posture is read. oauth_client_id names the
         Domoticz application used for the OAuth2 password grant; None never uses OAuth2.
+        oauth_refused says the server already refused that application's password grant: each
+        refusal writes an error line into Domoticz's log, so it is not asked again.
         """
         root = URL(url)
         if not root.is_absolute() or root.scheme not in ("http", "https") or not root.host:
@@ -282,7 +291,8 @@ class DomoticzClient:
         self._session_proven_until = 0.0
         self._bearer: _Auth | None = None
         self._bearer_until = 0.0
-        self._oauth_usable = oauth_client_id is not None
+        self._oauth_usable = oauth_client_id is not None and not oauth_refused
+        self._oauth_refused = oauth_refused
         # A 401 from the token endpoint blames the user, the password or the client id alike.
         self._oauth_suspect = False
         self._rejection: _Outcome | None = None
@@ -298,6 +308,16 @@ class DomoticzClient:
     def url(self) -> str:
         """The normalised web root."""
         return str(self._root)
+
+    @property
+    def oauth_refused(self) -> bool:
+        """Whether the server refused the password grant of the OAuth2 application."""
+        return self._oauth_refused
+
+    def retry_oauth(self) -> None:
+        """Try the OAuth2 password grant again at the next login, e.g. after an upgrade."""
+        self._oauth_refused = False
+        self._oauth_usable = self._oauth_client_id is not None
 
     async def async_poll(self) -> DomoticzSnapshot:
         """Read the posture; rejected credentials show as Login.REJECTED, not as an error.
@@ -533,6 +553,7 @@ class DomoticzClient:
                 reply.status,
             )
             self._oauth_usable = False
+            self._oauth_refused = True
             return None
         data = self._json(reply, "token", require_status=False)
         token = data.get("access_token")
@@ -600,7 +621,9 @@ class DomoticzClient:
         if rights is None:
             raise DomoticzResponseError("Domoticz accepted the login but named no rights")
         if self._oauth_suspect:
-            self._oauth_usable = False  # the password is right, so the client id was refused
+            # The password is right, so the client id was refused.
+            self._oauth_usable = False
+            self._oauth_refused = True
         outcome = _Outcome(Login.AUTHENTICATED, LoginMethod.SESSION, rights, version)
         self._session_proven_until = monotonic() + SESSIONLESS_REVERIFY_SECONDS
         if reply.session_cookie not in (None, _SESSION_ENDED):
@@ -729,13 +752,17 @@ class DomoticzClient:
                 ssl=self._ssl,
                 timeout=self._timeout,
             ) as response:
-                body = await response.read()
+                body = await read_capped_body(response, MAX_RESPONSE_SIZE)
                 reply = _Reply(
                     status=response.status,
                     challenge=_is_basic_challenge(response.headers.getall("WWW-Authenticate", [])),
                     session_cookie=_session_cookie(response.headers.getall("Set-Cookie", [])),
                     body=body.decode("utf-8", "replace"),
                 )
+        except ResponseTooLargeError as err:
+            raise DomoticzResponseTooLargeError(
+                f"Domoticz at {self._display} sent an answer larger than {MAX_RESPONSE_SIZE} bytes"
+            ) from err
         except aiohttp.ClientConnectorCertificateError as err:
             raise DomoticzCertificateError(
                 f"the TLS certificate of {self._display} did not verify"
@@ -774,8 +801,8 @@ class DomoticzClient:
                 )
             raise DomoticzResponseError(f"Domoticz answered {what} with HTTP {reply.status}")
         try:
-            data = json.loads(reply.body)
-        except ValueError:
+            data = parse_json(reply.body)
+        except InvalidJSONError:
             raise DomoticzResponseError(f"Domoticz's answer to {what} is not JSON") from None
         if not isinstance(data, dict):
             raise DomoticzResponseError(f"Domoticz's answer to {what} is not a JSON object")

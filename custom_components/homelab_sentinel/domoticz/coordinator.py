@@ -39,12 +39,20 @@ class DomoticzData:
     subjects: Mapping[str, DomoticzStatus]
 
 
+# Entry data: the Domoticz version (or "" when unknown) whose server refused the OAuth2 password
+# grant of its stock application. Each attempt writes an error line into the user's Domoticz log,
+# so it is made again only after the credentials or the server's version changed.
+CONF_OAUTH_REFUSED = "oauth_refused"
+
+
 def make_client(
     hass: HomeAssistant,
     url: str,
     username: str | None,
     password: str | None,
     verify_ssl: bool,
+    *,
+    oauth_refused: bool = False,
 ) -> DomoticzClient:
     """A client on Home Assistant's shared HTTP session."""
     return DomoticzClient(
@@ -53,7 +61,13 @@ def make_client(
         username or None,
         password or None,
         verify_ssl,
+        oauth_refused=oauth_refused,
     )
+
+
+def without_oauth_refusal(data: Mapping[str, object]) -> dict[str, object]:
+    """Entry data that lets the client try the OAuth2 grant again."""
+    return {key: value for key, value in data.items() if key != CONF_OAUTH_REFUSED}
 
 
 def wanted_issues(snapshot: DomoticzSnapshot, name: str) -> dict[str, WantedIssue]:
@@ -108,6 +122,7 @@ class DomoticzCoordinator(SentinelCoordinator[DomoticzData]):
             data.get(CONF_USERNAME),
             data.get(CONF_PASSWORD),
             data.get(CONF_VERIFY_SSL, True),
+            oauth_refused=CONF_OAUTH_REFUSED in data,
         )
         self._last_failed_login: FailedLogin | None = None
         self._rejected = False
@@ -128,12 +143,29 @@ class DomoticzCoordinator(SentinelCoordinator[DomoticzData]):
                 translation_placeholders={"url": url, "error": str(err)},
             ) from err
         self._note_login(snapshot)
+        self._remember_oauth_refusal(snapshot)
         if snapshot.new_failed_logins:
             self._last_failed_login = snapshot.new_failed_logins[-1]
         async_sync_issues(
             self.hass, self.config_entry, wanted_issues(snapshot, self.config_entry.title)
         )
         return DomoticzData({"": DomoticzStatus(snapshot, self._last_failed_login)})
+
+    def _remember_oauth_refusal(self, snapshot: DomoticzSnapshot) -> None:
+        """Keep the server's refusal of the OAuth2 grant in the entry, per Domoticz version."""
+        data = self.config_entry.data
+        stored = data.get(CONF_OAUTH_REFUSED)
+        version = snapshot.version or ""
+        if stored and version and stored != version:
+            # An upgraded Domoticz may grant it: one more try, at the next login.
+            self.client.retry_oauth()
+            self.hass.config_entries.async_update_entry(
+                self.config_entry, data=without_oauth_refusal(data)
+            )
+        elif self.client.oauth_refused and stored != version and (version or stored is None):
+            self.hass.config_entries.async_update_entry(
+                self.config_entry, data={**data, CONF_OAUTH_REFUSED: version}
+            )
 
     def _note_login(self, snapshot: DomoticzSnapshot) -> None:
         """Ask for new credentials once Domoticz rejects the configured ones."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlowResult
@@ -13,14 +14,16 @@ from yarl import URL
 
 from ..const import CONF_KIND, Kind
 from ..flow_support import FlowError, SentinelFlowBase, ValidatedEntry
+from ..input_rules import validate_host
 from .client import (
     DomoticzAuthError,
     DomoticzCertificateError,
     DomoticzConnectionError,
     DomoticzError,
+    DomoticzResponseTooLargeError,
     DomoticzTwoFactorError,
 )
-from .coordinator import make_client
+from .coordinator import CONF_OAUTH_REFUSED, make_client, without_oauth_refusal
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -67,6 +70,7 @@ def normalize_url(raw: str) -> str:
         raise ValueError("not an http:// or https:// URL")
     if url.user is not None or url.password is not None:
         raise ValueError("credentials in the URL")
+    validate_host(url.host)
     port = url.explicit_port
     return str(
         URL.build(
@@ -85,11 +89,17 @@ def _title(url: str) -> str:
 
 
 async def validate_domoticz(
-    hass: HomeAssistant, user_input: dict[str, Any], *, stored_password: str | None = None
+    hass: HomeAssistant,
+    user_input: dict[str, Any],
+    *,
+    stored_password: str | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> ValidatedEntry:
     """Poll Domoticz once with the given credentials, as the coordinator will.
 
     stored_password stands in for a password left empty (reconfigure keeps the old one).
+    previous is the data of the entry being changed: while the server and the credentials stay
+    the same, what it learnt of the server's OAuth2 grant still holds.
     """
     try:
         url = normalize_url(str(user_input[CONF_URL]))
@@ -102,9 +112,18 @@ async def validate_domoticz(
     if password and not username:
         raise FlowError("username_required", CONF_USERNAME)
     verify_ssl = bool(user_input.get(CONF_VERIFY_SSL, True))
-    client = make_client(hass, url, username, password, verify_ssl)
+    known_refusal: str | None = None
+    if previous is not None and (url, username, password) == (
+        previous.get(CONF_URL),
+        previous.get(CONF_USERNAME, ""),
+        previous.get(CONF_PASSWORD, ""),
+    ):
+        known_refusal = previous.get(CONF_OAUTH_REFUSED)
+    client = make_client(
+        hass, url, username, password, verify_ssl, oauth_refused=known_refusal is not None
+    )
     try:
-        await client.async_validate()
+        snapshot = await client.async_validate()
     except DomoticzTwoFactorError as err:
         raise FlowError("two_factor_required") from err
     except DomoticzAuthError as err:
@@ -113,6 +132,8 @@ async def validate_domoticz(
         raise FlowError("invalid_certificate") from err
     except DomoticzConnectionError as err:
         raise FlowError("cannot_connect") from err
+    except DomoticzResponseTooLargeError as err:
+        raise FlowError("response_too_large") from err
     except DomoticzError as err:
         raise FlowError("invalid_response") from err
     finally:
@@ -125,6 +146,8 @@ async def validate_domoticz(
     if username:
         data[CONF_USERNAME] = username
         data[CONF_PASSWORD] = password
+    if client.oauth_refused:
+        data[CONF_OAUTH_REFUSED] = snapshot.version or known_refusal or ""
     return ValidatedEntry(url, _title(url), data)
 
 
@@ -135,14 +158,26 @@ class DomoticzFlowMixin(SentinelFlowBase):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """A Domoticz server, with or without credentials."""
-        stored_password: str | None = None
+        previous: Mapping[str, Any] | None = None
         if self.source == SOURCE_RECONFIGURE:
-            stored_password = self._get_reconfigure_entry().data.get(CONF_PASSWORD)
+            previous = self._get_reconfigure_entry().data
 
         async def validate(hass: HomeAssistant, values: dict[str, Any]) -> ValidatedEntry:
-            return await validate_domoticz(hass, values, stored_password=stored_password)
+            return await validate_domoticz(
+                hass,
+                values,
+                stored_password=previous.get(CONF_PASSWORD) if previous else None,
+                previous=previous,
+            )
 
-        return await self._async_form_step(Kind.DOMOTICZ, DOMOTICZ_SCHEMA, validate, user_input)
+        return await self._async_form_step(
+            Kind.DOMOTICZ,
+            DOMOTICZ_SCHEMA,
+            validate,
+            user_input,
+            # hassfest keeps URLs out of the strings; the example comes in as a placeholder.
+            placeholders={"https_example": "https://domoticz.lan"},
+        )
 
     async def async_step_reauth_domoticz(
         self, user_input: dict[str, Any] | None = None
@@ -152,16 +187,19 @@ class DomoticzFlowMixin(SentinelFlowBase):
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                validated = await validate_domoticz(self.hass, {**entry.data, **user_input})
+                validated = await validate_domoticz(
+                    self.hass, {**entry.data, **user_input}, previous=entry.data
+                )
             except FlowError as err:
                 errors[err.field if err.field in _REAUTH_FIELDS else "base"] = err.error
             else:
+                learnt = {
+                    key: validated.data[key]
+                    for key in (CONF_USERNAME, CONF_PASSWORD, CONF_OAUTH_REFUSED)
+                    if key in validated.data
+                }
                 return self.async_update_reload_and_abort(
-                    entry,
-                    data_updates={
-                        CONF_USERNAME: validated.data[CONF_USERNAME],
-                        CONF_PASSWORD: validated.data[CONF_PASSWORD],
-                    },
+                    entry, data={**without_oauth_refusal(entry.data), **learnt}
                 )
         return self.async_show_form(
             step_id="reauth_domoticz",

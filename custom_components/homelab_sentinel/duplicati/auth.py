@@ -19,12 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 import hashlib
-import json
 import logging
 import re
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
+from ..capped_read import parse_json
 from .exceptions import (
     DuplicatiAuthError,
     DuplicatiConnectionError,
@@ -135,7 +135,7 @@ def _token_lifetime(token: str) -> float:
     """
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = parse_json(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         lifetime = float(claims["exp"]) - float(claims.get("nbf", claims.get("iat")))
     except IndexError, KeyError, TypeError, ValueError, binascii.Error:
         return _DEFAULT_ACCESS_LIFETIME

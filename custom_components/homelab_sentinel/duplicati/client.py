@@ -2,7 +2,9 @@
 
 A steady-state poll costs two requests whatever the number of jobs: ``/api/v1/backups`` and
 ``/api/v1/serverstate``. A job's ``/log`` is read only after its last backup (or last failure)
-changed, and ``/api/v1/progressstate`` only while a task runs.
+changed, after a task of it ended, or — one job per poll — when it was last read an hour ago (a
+verification between two polls changes nothing else). ``/api/v1/progressstate`` is read only
+while a task runs, ``/api/v1/task/{id}`` once per task that starts (to know since when it runs).
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-import json
+from datetime import UTC, datetime, timedelta
 import logging
 import re
+import statistics
 from typing import Any, Final, TypeGuard
 
 import aiohttp
 from yarl import URL
 
+from ..capped_read import InvalidJSONError, parse_json
 from .auth import AuthMethod, SigninState, SigninTokenAuth, create_authenticator, looks_legacy
 from .exceptions import (
     DuplicatiAuthError,
@@ -34,6 +37,7 @@ from .models import (
     SystemInfo,
     TaskInfo,
     TaskStatus,
+    VerifyResult,
     parse_count,
     parse_iso_date,
     parse_metadata_date,
@@ -66,16 +70,32 @@ _TASK_STATUS: Final = {
 # "2025-01-05 03:04:12 +01 - [Error-Duplicati.Library.Main.Operation.BackupHandler-Id]: text"
 _LOG_LINE_PREFIX: Final = re.compile(r"^\d{4}-\d{2}-\d{2} [\d:]+ [+-]\d+ - \[[^\]]*\]:\s*")
 # Result messages of 2.0.x before JSON serialisation were "Key: value" lines.
-_TEXT_FIELD: Final = re.compile(r"^(MainOperation|ParsedResult):\s*(\w+)\s*$", re.MULTILINE)
+_TEXT_FIELD: Final = re.compile(
+    r"^(MainOperation|ParsedResult|Duration):\s*([\w.:]+)\s*$", re.MULTILINE
+)
+_VERIFY_RESULTS: Final = {result.value: result for result in VerifyResult}
+# A job whose log nothing points at is read again after this long (one job per poll).
+LOG_MAX_AGE: Final = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _LogFacts:
+    """What a job's log tells: its newest backup's result, run times and verification."""
+
+    result: BackupResult
+    error: str | None = None
+    typical_duration: float | None = None
+    last_verified: datetime | None = None
+    verify_result: VerifyResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    """A job's result, remembered with the metadata that produced it."""
+    """A job's log facts, remembered with the metadata that produced them and when."""
 
     fingerprint: tuple[str | None, str | None]
-    result: BackupResult
-    error: str | None
+    facts: _LogFacts
+    read_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +168,12 @@ class DuplicatiClient:
         self._transport = Transport(session, base, request_timeout)
         self._auth = create_authenticator(auth_method, secret, signin_state, on_signin_state)
         self._outcomes: dict[str, _Outcome] = {}
+        # Jobs whose log must be read once they are idle: a task of theirs ended or was started.
+        self._pending: set[str] = set()
+        # Jobs running or queued at the previous poll.
+        self._busy: frozenset[str] = frozenset()
+        # The running task (its ID and job) and since when it runs.
+        self._active_since: tuple[tuple[int, str], datetime] | None = None
 
     @property
     def url(self) -> str:
@@ -176,36 +202,54 @@ class DuplicatiClient:
             version_name=version_name if isinstance(version_name, str) else None,
         )
 
-    async def update(self) -> DuplicatiSnapshot:
-        """Poll all backup jobs and the task runner."""
+    async def update(self, now: datetime | None = None) -> DuplicatiSnapshot:
+        """Poll all backup jobs and the task runner; ``now`` decides which logs are stale."""
+        now = now or datetime.now(UTC)
         backups = await self._get_json("/api/v1/backups")
         status = await self._get_json("/api/v1/serverstate")
         if not isinstance(backups, list) or not isinstance(status, dict):
             raise DuplicatiResponseError("Unexpected backup list or server state from Duplicati")
 
         task_id, active_backup = _active_task(status.get("ActiveTask"))
+        queued = _queued_backups(status.get("SchedulerQueueIds"))
         next_runs = _proposed_schedule(status.get("ProposedSchedule"))
+        busy = queued | {active_backup} if active_backup else queued
+        # A task that ended between two polls wrote its result into the job's log.
+        self._pending |= self._busy - busy
+        self._busy = frozenset(busy)
+        raws = [raw for item in backups if (raw := _RawJob.parse(item)) is not None]
+        hourly = self._hourly_reread(raws, busy, now)
+        running_since = None
+        if task_id is not None and active_backup is not None:
+            running_since = await self._running_since((task_id, active_backup), now)
+        else:
+            # Task IDs start again at 2 when the server restarts: forget the ended task.
+            self._active_since = None
         jobs: dict[str, BackupJob] = {}
-        for item in backups:
-            if (raw := _RawJob.parse(item)) is None:
-                continue
-            result, error = await self._job_result(raw)
+        for raw in raws:
+            facts = await self._job_facts(raw, busy, now, reread=raw.id == hourly)
             metadata = raw.metadata
             jobs[raw.id] = BackupJob(
                 id=raw.id,
                 name=raw.name,
                 last_backup=parse_metadata_date(metadata.get("LastBackupFinished")),
-                last_result=result,
-                last_error=error,
+                last_result=facts.result,
+                last_error=facts.error,
                 last_duration=parse_timespan(metadata.get("LastBackupDuration")),
                 next_run=next_runs.get(raw.id),
                 source_size=parse_count(metadata.get("SourceFilesSize")),
                 backup_size=parse_count(metadata.get("TargetFilesSize")),
                 versions=parse_count(metadata.get("BackupListCount")),
                 running=raw.id == active_backup,
+                queued=raw.id in queued,
+                running_since=running_since if raw.id == active_backup else None,
+                typical_duration=facts.typical_duration,
+                last_verified=facts.last_verified,
+                verify_result=facts.verify_result,
             )
         for removed in self._outcomes.keys() - jobs.keys():
             del self._outcomes[removed]
+        self._pending &= jobs.keys()
 
         if status.get("ProgramState") == "Paused":
             state = ServerState.PAUSED
@@ -251,6 +295,26 @@ class DuplicatiClient:
                     return task_id
         raise DuplicatiResponseError("Duplicati started the backup but did not tell its task ID")
 
+    async def start_verify(self, backup_id: str) -> int:
+        """Queue a verification of the job's remote files and return its task ID.
+
+        Every server generation appends a new task and answers ``{"Status": "OK", "ID": n}``.
+        """
+        self._check_backup_id(backup_id)
+        reply = await self._call("POST", f"/api/v1/backup/{backup_id}/verify")
+        if reply.status == 404:
+            raise DuplicatiNotFoundError(f"Duplicati has no backup with ID {backup_id}")
+        if reply.status != 200:
+            raise reply.unexpected()
+        data = reply.json()
+        if not isinstance(data, dict) or not _is_int(task_id := data.get("ID")):
+            raise DuplicatiResponseError(
+                "Duplicati started the verification but did not tell its ID"
+            )
+        # Its Test result lands in the log, which nothing else in the list announces.
+        self._pending.add(backup_id)
+        return int(task_id)
+
     async def get_task(self, task_id: int) -> TaskInfo:
         """Read a task's state; ``GONE`` when the server forgot it (restart or eviction)."""
         reply = await self._call("GET", f"/api/v1/task/{int(task_id)}")
@@ -295,24 +359,61 @@ class DuplicatiClient:
         except DuplicatiError as err:
             _LOGGER.debug("Logging out of Duplicati failed: %s", err)
 
-    async def _job_result(self, raw: _RawJob) -> tuple[BackupResult, str | None]:
-        """The job's last result, reading its log only when its metadata moved on."""
+    def _hourly_reread(self, raws: list[_RawJob], busy: set[str], now: datetime) -> str | None:
+        """The one idle job whose log was read longest ago, if that is over an hour ago."""
+        stale = [
+            (known.read_at, raw.id)
+            for raw in raws
+            if raw.id not in busy
+            and (known := self._outcomes.get(raw.id)) is not None
+            and known.fingerprint != (None, None)
+            and now - known.read_at >= LOG_MAX_AGE
+        ]
+        return min(stale)[1] if stale else None
+
+    async def _running_since(self, task: tuple[int, str], now: datetime) -> datetime:
+        """When the running task started: asked once per task (2.1.2+ tell), else first seen."""
+        if self._active_since is None or self._active_since[0] != task:
+            started: datetime | None = None
+            if not self.legacy:
+                try:
+                    started = (await self.get_task(task[0])).started
+                except DuplicatiResponseError:
+                    started = None
+            self._active_since = (task, min(started or now, now))
+        return self._active_since[1]
+
+    async def _job_facts(
+        self, raw: _RawJob, busy: set[str], now: datetime, *, reread: bool
+    ) -> _LogFacts:
+        """The job's log facts, reading its log only when something says they changed."""
         known = self._outcomes.get(raw.id)
         fingerprint = raw.fingerprint
-        if known is not None and known.fingerprint == fingerprint:
-            return known.result, known.error
         if fingerprint == (None, None):
-            outcome: tuple[BackupResult, str | None] | None = (BackupResult.NEVER, None)
-        else:
-            outcome = await self._read_log(raw)
-        if outcome is None:
+            self._pending.discard(raw.id)
+            facts = _LogFacts(BackupResult.NEVER)
+            self._outcomes[raw.id] = _Outcome(fingerprint, facts, now)
+            return facts
+        idle = raw.id not in busy
+        if (
+            known is not None
+            and known.fingerprint == fingerprint
+            and not reread
+            and not (idle and raw.id in self._pending)
+        ):
+            return known.facts
+        read = await self._read_log(raw)
+        if read is None:
             # Unreadable now (e.g. locked by the running task): try again on the next poll.
-            return (known.result, known.error) if known else _metadata_result(raw)
-        self._outcomes[raw.id] = _Outcome(fingerprint, *outcome)
-        return outcome
+            # Meanwhile the last run's duration tells how long a run may take (a hung run).
+            return known.facts if known else _LogFacts(*_metadata_result(raw), _last_duration(raw))
+        if idle:
+            self._pending.discard(raw.id)
+        self._outcomes[raw.id] = _Outcome(fingerprint, read, now)
+        return read
 
-    async def _read_log(self, raw: _RawJob) -> tuple[BackupResult, str | None] | None:
-        """Result of the newest backup operation in the job's log, None if unreadable now."""
+    async def _read_log(self, raw: _RawJob) -> _LogFacts | None:
+        """What the job's newest log rows tell, None if the log is unreadable now."""
         reply = await self._call(
             "GET", f"/api/v1/backup/{raw.id}/log", params={"pagesize": _LOG_PAGE_SIZE}
         )
@@ -329,19 +430,39 @@ class DuplicatiClient:
         except DuplicatiResponseError:
             _LOGGER.debug("Malformed log of Duplicati backup %s", raw.id)
             return None
+        newest: tuple[BackupResult, str | None] | None = None
+        durations: list[float] = []
+        verified: tuple[datetime, VerifyResult] | None = None
         for row in rows if isinstance(rows, list) else ():
             message = _result_message(row.get("Message") if isinstance(row, dict) else None)
-            if message is None or message.get("MainOperation") != "Backup":
+            if message is None:
                 continue
             parsed = message.get("ParsedResult")
-            result = _RESULTS.get(parsed.lower()) if isinstance(parsed, str) else None
-            if result is None:
+            parsed = parsed.lower() if isinstance(parsed, str) else None
+            operation = message.get("MainOperation")
+            if operation == "Test" and verified is None:
+                when = _row_time(row, message)
+                if (verify_result := _VERIFY_RESULTS.get(parsed or "")) and when:
+                    verified = (when, verify_result)
                 continue
-            error = None
-            if result in {BackupResult.ERROR, BackupResult.FATAL}:
-                error = _first_error(message, row, raw.metadata)
-            return result, raw.redact(error) if error else None
-        return _metadata_result(raw)
+            if operation != "Backup" or (result := _RESULTS.get(parsed or "")) is None:
+                continue
+            # A run that threw stopped early; its length says nothing about a normal run.
+            if result is not BackupResult.FATAL and (duration := _run_duration(message)):
+                durations.append(duration)
+            if newest is None:
+                error = None
+                if result in {BackupResult.ERROR, BackupResult.FATAL}:
+                    error = _first_error(message, row, raw.metadata)
+                newest = (result, raw.redact(error) if error else None)
+        if not durations and (last := _last_duration(raw)):
+            durations.append(last)
+        return _LogFacts(
+            *(newest or _metadata_result(raw)),
+            typical_duration=statistics.median(durations) if durations else None,
+            last_verified=verified[0] if verified else None,
+            verify_result=verified[1] if verified else None,
+        )
 
     async def _progress(self, task_id: int) -> float | None:
         """Progress of the running task in percent, if the server tells it."""
@@ -425,6 +546,38 @@ def _active_task(value: Any) -> tuple[int | None, str | None]:
     return int(task_id), backup_id if isinstance(backup_id, str) and backup_id else None
 
 
+def _queued_backups(value: Any) -> set[str]:
+    """Backup IDs of the tasks waiting in ``SchedulerQueueIds``."""
+    items = value if isinstance(value, list) else ()
+    return {backup_id for item in items if (backup_id := _active_task(item)[1]) is not None}
+
+
+def _row_time(row: dict[str, Any], message: dict[str, Any]) -> datetime | None:
+    """When an operation ended: the row's epoch ``Timestamp``, else the result's ``EndTime``."""
+    stamp = row.get("Timestamp")
+    if _is_int(stamp) and stamp > 0:
+        try:
+            return datetime.fromtimestamp(stamp, UTC)
+        except OverflowError, OSError, ValueError:
+            return None
+    return parse_iso_date(message.get("EndTime"))
+
+
+def _last_duration(raw: _RawJob) -> float | None:
+    """How long the job's last backup took, from the metadata."""
+    return parse_timespan(raw.metadata.get("LastBackupDuration"))
+
+
+def _run_duration(message: dict[str, Any]) -> float | None:
+    """Seconds an operation took: its ``Duration``, else from ``BeginTime`` to ``EndTime``."""
+    duration = parse_timespan(message.get("Duration"))
+    if duration is None:
+        begin = parse_iso_date(message.get("BeginTime"))
+        end = parse_iso_date(message.get("EndTime"))
+        duration = (end - begin).total_seconds() if begin and end else None
+    return duration if duration is not None and duration > 0 else None
+
+
 def _proposed_schedule(value: Any) -> dict[str, datetime]:
     """Next run per backup ID from ``ProposedSchedule``, the scheduler's own plan."""
     next_runs: dict[str, datetime] = {}
@@ -442,8 +595,8 @@ def _result_message(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, str):
         return None
     try:
-        data = json.loads(value)
-    except ValueError:
+        data = parse_json(value)
+    except InvalidJSONError:
         fields = dict(_TEXT_FIELD.findall(value))
         return fields if "MainOperation" in fields else None
     return data if isinstance(data, dict) else None

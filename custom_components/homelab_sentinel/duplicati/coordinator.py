@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 import ipaddress
 from typing import Final
 
@@ -33,6 +34,7 @@ from ..const import (
     LOGGER,
 )
 from ..coordinator import SentinelConfigEntry, SentinelCoordinator
+from ..input_rules import validate_host
 from ..repairs_support import WantedIssue, async_sync_issues
 from .auth import AuthMethod, SigninState
 from .client import DuplicatiClient
@@ -52,6 +54,20 @@ REQUEST_TIMEOUT: Final = 10.0
 FIX_START_BACKUP: Final = "start_backup"
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 _FAILED: Final = frozenset({BackupResult.ERROR, BackupResult.FATAL})
+# A scheduled start this long in the past, with nothing running or queued, was missed.
+MISSED_SCHEDULE_AFTER: Final = timedelta(hours=1)
+# A run is hung when it lasts this many times its usual duration, and at least HUNG_MINIMUM.
+HUNG_FACTOR: Final = 4
+HUNG_MINIMUM: Final = timedelta(hours=1)
+
+
+class ProblemReason(StrEnum):
+    """Why a job is a problem, in the order in which they are reported."""
+
+    FAILED = "failed"
+    HUNG = "hung"
+    MISSED_SCHEDULE = "missed_schedule"
+    OVERDUE = "overdue"
 
 
 def normalize_url(text: str) -> str:
@@ -72,6 +88,7 @@ def normalize_url(text: str) -> str:
         raise ValueError("not an http(s) URL of a host")
     if url.user is not None or url.password is not None:
         raise ValueError("credentials in the URL")
+    validate_host(url.host)
     return str(url.with_query(None).with_fragment(None).with_path(url.path.rstrip("/")))
 
 
@@ -122,10 +139,12 @@ def create_client(
 
 @dataclass(frozen=True, slots=True)
 class JobStatus:
-    """One backup job as entities show it."""
+    """One backup job as entities show it, judged by the clock of the poll."""
 
     job: BackupJob
     overdue: bool
+    hung: bool = False
+    missed_schedule: bool = False
 
     @property
     def failed(self) -> bool:
@@ -133,9 +152,43 @@ class JobStatus:
         return self.job.last_result in _FAILED
 
     @property
+    def reason(self) -> ProblemReason | None:
+        """The first problem that applies, None when there is none."""
+        if self.failed:
+            return ProblemReason.FAILED
+        if self.hung:
+            return ProblemReason.HUNG
+        if self.missed_schedule:
+            return ProblemReason.MISSED_SCHEDULE
+        if self.overdue:
+            return ProblemReason.OVERDUE
+        return None
+
+    @property
     def problem(self) -> bool:
-        """Failed, or no successful backup within the allowed age."""
-        return self.failed or self.overdue
+        """Failed, hung, a missed schedule, or no successful backup within the allowed age."""
+        return self.reason is not None
+
+
+def is_hung(job: BackupJob, now: datetime) -> bool:
+    """Whether the job's running task lasts far longer than its backups usually do.
+
+    Never for a job without a recorded run: its first backup may take long.
+    """
+    if job.running_since is None or job.typical_duration is None:
+        return False
+    limit = max(timedelta(seconds=HUNG_FACTOR * job.typical_duration), HUNG_MINIMUM)
+    return now - job.running_since > limit
+
+
+def missed_schedule(job: BackupJob, now: datetime) -> bool:
+    """Whether the scheduler's next start passed long ago and nothing of the job runs or waits."""
+    return (
+        job.next_run is not None
+        and now - job.next_run > MISSED_SCHEDULE_AFTER
+        and not job.running
+        and not job.queued
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +309,20 @@ class DuplicatiCoordinator(SentinelCoordinator[DuplicatiData]):
         )
 
     async def _async_update_data(self) -> DuplicatiData:
+        now = dt_util.utcnow()
         try:
-            snapshot = await self.client.update()
+            snapshot = await self.client.update(now)
         except DuplicatiError as err:
             raise self._failure(err) from err
-        now = dt_util.utcnow()
+        # Clock-based problems are judged afresh at every poll, even when nothing changed.
         data = DuplicatiData(
             subjects={
-                backup_id: JobStatus(job=job, overdue=self._overdue(job, now))
+                backup_id: JobStatus(
+                    job=job,
+                    overdue=self._overdue(job, now),
+                    hung=is_hung(job, now),
+                    missed_schedule=missed_schedule(job, now),
+                )
                 for backup_id, job in snapshot.jobs.items()
             },
             state=snapshot.state,
@@ -302,10 +361,28 @@ class DuplicatiCoordinator(SentinelCoordinator[DuplicatiData]):
             )
         for backup_id, status in data.subjects.items():
             job = status.job
+            placeholders = {"name": job.name, "server": server}
+            if status.hung and job.running_since is not None:
+                # Raised even over a failure: the rerun that would fix it is stuck.
+                wanted[f"duplicati_backup_{backup_id}"] = WantedIssue(
+                    "duplicati_backup_hung",
+                    placeholders
+                    | {
+                        "since": _local_time(job.running_since),
+                        "typical": str(max(round((job.typical_duration or 0) / 60), 1)),
+                    },
+                )
+                continue
             # A running job is being fixed; its outcome decides at the next poll.
             if not status.problem or job.running:
                 continue
-            placeholders = {"name": job.name, "server": server}
+            if status.reason is ProblemReason.MISSED_SCHEDULE and job.next_run is not None:
+                # Running the job by hand does not move the scheduler's next start.
+                wanted[f"duplicati_backup_{backup_id}"] = WantedIssue(
+                    "duplicati_backup_missed_schedule",
+                    placeholders | {"scheduled": _local_time(job.next_run)},
+                )
+                continue
             if status.failed:
                 key = "duplicati_backup_failed"
                 placeholders |= {
@@ -318,7 +395,7 @@ class DuplicatiCoordinator(SentinelCoordinator[DuplicatiData]):
                 key = "duplicati_backup_overdue"
                 placeholders |= {
                     "hours": str(int(self.max_age.total_seconds() // 3600)),
-                    "last": dt_util.as_local(job.last_backup).strftime("%Y-%m-%d %H:%M"),
+                    "last": _local_time(job.last_backup),
                 }
             wanted[f"duplicati_backup_{backup_id}"] = WantedIssue(
                 key,
@@ -330,9 +407,25 @@ class DuplicatiCoordinator(SentinelCoordinator[DuplicatiData]):
 
     async def async_start_backup(self, backup_id: str, *, skip_queue: bool = False) -> int:
         """Queue a backup of a job, follow it in the background, return its task ID."""
+        return await self._async_start_task(
+            backup_id,
+            lambda: self.client.start_backup(backup_id, skip_queue=skip_queue),
+            "duplicati_start_failed",
+        )
+
+    async def async_verify_backup(self, backup_id: str) -> int:
+        """Queue a verification of a job's remote files, follow it, return its task ID."""
+        return await self._async_start_task(
+            backup_id, lambda: self.client.start_verify(backup_id), "duplicati_verify_failed"
+        )
+
+    async def _async_start_task(
+        self, backup_id: str, start: Callable[[], Awaitable[int]], failure_key: str
+    ) -> int:
+        """Start a task of a job with translated errors; follow it until it ends."""
         placeholders = {"name": self.subject_name(backup_id), "server": self.config_entry.title}
         try:
-            task_id = await self.client.start_backup(backup_id, skip_queue=skip_queue)
+            task_id = await start()
         except DuplicatiNotFoundError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -349,10 +442,10 @@ class DuplicatiCoordinator(SentinelCoordinator[DuplicatiData]):
         except DuplicatiError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key="duplicati_start_failed",
+                translation_key=failure_key,
                 translation_placeholders=placeholders,
             ) from err
-        LOGGER.debug("Started Duplicati backup %s as task %s", backup_id, task_id)
+        LOGGER.debug("Started a task of Duplicati backup %s: %s", backup_id, task_id)
         # A job already queued or running answers with its task, which may be followed already.
         if task_id not in self._followed:
             self._followed.add(task_id)
@@ -377,3 +470,8 @@ class DuplicatiCoordinator(SentinelCoordinator[DuplicatiData]):
         finally:
             self._followed.discard(task_id)
         await self.async_refresh()
+
+
+def _local_time(value: datetime) -> str:
+    """A time as repair texts show it, in Home Assistant's time zone."""
+    return dt_util.as_local(value).strftime("%Y-%m-%d %H:%M")

@@ -29,9 +29,24 @@ def _error_attributes(status: JobStatus) -> dict[str, Any]:
     return {"error": status.job.last_error} if status.job.last_error else {}
 
 
+def _problem_attributes(status: JobStatus) -> dict[str, Any]:
+    """Why the job is a problem: the first of failed, hung, missed_schedule, overdue."""
+    return {"reason": status.reason.value} if status.reason else {}
+
+
+def _verify_attributes(status: JobStatus) -> dict[str, Any]:
+    """How the newest verification ended."""
+    result = status.job.verify_result
+    return {"result": result.value} if result else {}
+
+
 async def _start_backup(coordinator: DuplicatiCoordinator, subject: str | None) -> None:
     # Only job devices have this button; "" would be refused as an unknown job.
     await coordinator.async_start_backup(subject or "")
+
+
+async def _verify(coordinator: DuplicatiCoordinator, subject: str | None) -> None:
+    await coordinator.async_verify_backup(subject or "")
 
 
 DUPLICATI_DESCRIPTIONS = {
@@ -64,6 +79,13 @@ DUPLICATI_DESCRIPTIONS = {
             translation_key="next_run",
             device_class=SensorDeviceClass.TIMESTAMP,
             value_fn=lambda status: status.job.next_run,
+        ),
+        SentinelSensorDescription(
+            key="last_verified",
+            translation_key="last_verified",
+            device_class=SensorDeviceClass.TIMESTAMP,
+            value_fn=lambda status: status.job.last_verified,
+            attributes_fn=_verify_attributes,
         ),
         SentinelSensorDescription(
             key="source_size",
@@ -103,6 +125,7 @@ DUPLICATI_DESCRIPTIONS = {
             translation_key="backup_problem",
             device_class=BinarySensorDeviceClass.PROBLEM,
             is_on_fn=lambda status: status.problem,
+            attributes_fn=_problem_attributes,
         ),
         SentinelBinarySensorDescription(
             key="running",
@@ -116,6 +139,11 @@ DUPLICATI_DESCRIPTIONS = {
             key="start_backup",
             translation_key="start_backup",
             press_fn=_start_backup,
+        ),
+        SentinelButtonDescription(
+            key="verify",
+            translation_key="verify",
+            press_fn=_verify,
         ),
     ),
 }

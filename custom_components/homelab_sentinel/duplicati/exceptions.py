@@ -31,6 +31,10 @@ class DuplicatiResponseError(DuplicatiError):
     """The server answered with something this client does not understand."""
 
 
+class DuplicatiResponseTooLargeError(DuplicatiResponseError):
+    """An answer passed the byte cap; reading stopped there."""
+
+
 class DuplicatiHostnameError(DuplicatiResponseError):
     """The server refuses the host name of the URL (``--webservice-allowed-hostnames``)."""
 

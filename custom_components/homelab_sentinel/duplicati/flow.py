@@ -28,6 +28,7 @@ from .exceptions import (
     DuplicatiError,
     DuplicatiHostnameError,
     DuplicatiInvalidTokenError,
+    DuplicatiResponseTooLargeError,
 )
 
 SERVER_SCHEMA = probatio.Schema(
@@ -78,6 +79,10 @@ async def validate_credentials(
     verify_ssl = bool(server[CONF_VERIFY_SSL])
     field = secret_field(method)
     states: list[SigninState] = []
+    kept = CONF_SIGNIN_STATE if method is AuthMethod.SIGNIN_TOKEN else field
+    if secret is None and not stored.get(kept):
+        # A blank field and nothing stored to keep: the form asks again.
+        raise FlowError("secret_required", field)
     try:
         if secret is None and method is AuthMethod.SIGNIN_TOKEN:
             client = create_client(
@@ -113,6 +118,8 @@ async def validate_credentials(
         if isinstance(err.__cause__, aiohttp.ClientSSLError):
             raise FlowError("invalid_certificate") from err
         raise FlowError("cannot_connect") from err
+    except DuplicatiResponseTooLargeError as err:
+        raise FlowError("response_too_large") from err
     except DuplicatiError as err:
         raise FlowError("cannot_connect") from err
     finally:
@@ -165,6 +172,8 @@ class DuplicatiFlowMixin(SentinelFlowBase):
                 self._suggestions(user_input if user_input is not None else self._current_values()),
             ),
             errors=errors,
+            # hassfest keeps URLs out of the strings; the example comes in as a placeholder.
+            description_placeholders={"url_example": "http://nas.lan:8200"},
         )
 
     async def async_step_duplicati_password(

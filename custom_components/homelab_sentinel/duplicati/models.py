@@ -34,6 +34,15 @@ class BackupResult(StrEnum):
     NEVER = "never"
 
 
+class VerifyResult(StrEnum):
+    """Outcome of a job's newest verification (Duplicati's ``Test`` operation)."""
+
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+    FATAL = "fatal"
+
+
 class ServerState(StrEnum):
     """What the server's task runner is doing."""
 
@@ -67,6 +76,13 @@ class BackupJob:
     backup_size: int | None
     versions: int | None
     running: bool
+    queued: bool = False
+    # When the task of this job that runs now started (None when none runs).
+    running_since: datetime | None = None
+    # Median duration of its recent backup runs in seconds; None before the first one.
+    typical_duration: float | None = None
+    last_verified: datetime | None = None
+    verify_result: VerifyResult | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-import json
 import logging
 from typing import Any
 
@@ -12,9 +11,18 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from .exceptions import DuplicatiConnectionError, DuplicatiHostnameError, DuplicatiResponseError
+from ..capped_read import InvalidJSONError, ResponseTooLargeError, parse_json, read_capped_body
+from .exceptions import (
+    DuplicatiConnectionError,
+    DuplicatiHostnameError,
+    DuplicatiResponseError,
+    DuplicatiResponseTooLargeError,
+)
 
 _LOGGER = logging.getLogger(__package__)
+# The largest answer read: a backup list with every setting and filter, or a page of log rows,
+# is well under 1 MiB even for dozens of backups.
+MAX_RESPONSE_SIZE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +49,8 @@ class Reply:
     def json(self) -> Any:
         """Decode the body as JSON or raise DuplicatiResponseError."""
         try:
-            return json.loads(self.body)
-        except ValueError as err:
+            return parse_json(self.body)
+        except InvalidJSONError as err:
             raise DuplicatiResponseError(
                 f"Duplicati sent malformed JSON for {self.method} {self.path}"
             ) from err
@@ -50,8 +58,8 @@ class Reply:
     def error_text(self) -> str | None:
         """The ``Error`` of a ``{"Error", "Code"}`` answer, if the body is one."""
         try:
-            data = json.loads(self.body)
-        except ValueError:
+            data = parse_json(self.body)
+        except InvalidJSONError:
             return None
         if isinstance(data, dict) and isinstance(error := data.get("Error"), str):
             return error
@@ -60,8 +68,8 @@ class Reply:
     def help_id(self) -> str | None:
         """The ``HelpId`` of a UserInformationException answer (2.1.2+)."""
         try:
-            data = json.loads(self.body)
-        except ValueError:
+            data = parse_json(self.body)
+        except InvalidJSONError:
             return None
         if isinstance(data, dict) and isinstance(help_id := data.get("HelpId"), str):
             return help_id
@@ -122,7 +130,11 @@ class Transport:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await response.read()
+                body = await read_capped_body(response, MAX_RESPONSE_SIZE)
+        except ResponseTooLargeError as err:
+            raise DuplicatiResponseTooLargeError(
+                f"Duplicati's answer to {method} {path} is larger than {MAX_RESPONSE_SIZE} bytes"
+            ) from err
         except TimeoutError as err:
             raise DuplicatiConnectionError(
                 f"Timeout talking to Duplicati ({method} {path})"

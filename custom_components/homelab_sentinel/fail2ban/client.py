@@ -21,9 +21,16 @@ import os
 from pathlib import Path
 import re
 import sqlite3
-import stat
 import time
 from typing import BinaryIO, Final, Protocol
+
+from ..user_files import (
+    NotRegularFileError,
+    UserFileError,
+    UserFileNotFoundError,
+    UserFilePermissionError,
+    open_regular_file,
+)
 
 DEFAULT_DATABASE_PATH: Final = "/var/lib/fail2ban/fail2ban.sqlite3"
 DEFAULT_LOG_PATH: Final = "/var/log/fail2ban.log"
@@ -197,22 +204,16 @@ def probe(path: str | os.PathLike[str], source: Fail2banSourceKind | str) -> Non
 def _open_regular(path: Path) -> Iterator[BinaryIO]:
     """Open a regular file for reading, mapping failures to this module's errors."""
     try:
-        # Non-blocking, so that a FIFO at the path cannot hang the executor waiting for a writer.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError as err:
-        raise Fail2banNotFoundError(f"{path} does not exist") from err
-    except PermissionError as err:
-        raise Fail2banPermissionError(f"{path} may not be read by this user") from err
-    except OSError as err:
-        raise Fail2banError(f"cannot open {path}: {err.strerror or type(err).__name__}") from err
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(descriptor)
-        if stat.S_ISDIR(mode):
-            raise NotFail2banError(f"{path} is a directory, not a file")
-        raise NotFail2banError(f"{path} is not a regular file")
-    with os.fdopen(descriptor, "rb") as handle:
-        yield handle
+        with open_regular_file(path) as handle:
+            yield handle
+    except UserFileNotFoundError as err:
+        raise Fail2banNotFoundError(str(err)) from err
+    except UserFilePermissionError as err:
+        raise Fail2banPermissionError(str(err)) from err
+    except NotRegularFileError as err:
+        raise NotFail2banError(str(err)) from err
+    except UserFileError as err:
+        raise Fail2banError(str(err)) from err
 
 
 class BanEventTracker:

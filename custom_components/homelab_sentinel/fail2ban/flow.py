@@ -6,7 +6,6 @@ settings, host key pinning and reauth steps are the shared ones of `ssh_flow`.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult
@@ -20,6 +19,7 @@ from ..flow_support import FlowError, ValidatedEntry
 from ..ssh_flow import SSH_FIELDS, TEXT, SshFlowMixin, SshSteps, command_flow_error
 from ..ssh_support import TRANSPORT_LOCAL, TRANSPORT_SSH, make_runner
 from ..transport import CommandError, HostKey, InvalidCommandError, check_arguments
+from ..user_files import UserFileError, resolve_path
 from .client import Fail2banError, Fail2banSourceKind, probe
 from .coordinator import error_key
 from .remote import RemoteFail2banDatabase
@@ -53,7 +53,10 @@ SCHEMA = probatio.Schema(
 
 
 def _probe(path: str, source: Fail2banSourceKind) -> str:
-    real = os.path.realpath(os.path.expanduser(path))  # noqa: PTH111
+    try:
+        real = resolve_path(path)
+    except UserFileError as err:
+        raise Fail2banError(str(err)) from err
     probe(real, source)
     return real
 

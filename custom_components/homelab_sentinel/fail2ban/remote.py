@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-import json
 from typing import Any, Final
 
+from ..capped_read import InvalidJSONError, parse_json
 from ..transport import CommandRunner
 from .client import (
     _LEGACY_BANTIME,
@@ -125,8 +125,8 @@ class RemoteFail2banDatabase:
         if result.exit_status != 0:
             raise error_for(self.path, result.exit_status, result.stderr)
         try:
-            rows = json.loads(result.stdout)
-        except ValueError as err:
+            rows = parse_json(result.stdout)
+        except InvalidJSONError as err:
             raise Fail2banError(f"sqlite3 wrote no JSON for {self.path}") from err
         return self.update(rows)
 

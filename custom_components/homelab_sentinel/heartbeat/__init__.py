@@ -1,0 +1,1 @@
+"""The heartbeat kind: jobs that report in through a webhook."""

@@ -1,0 +1,1 @@
+"""A Linux host, this one or one reached over SSH: updates, reboots and SSH hardening."""
