@@ -10,7 +10,6 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 import ssl
-
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
