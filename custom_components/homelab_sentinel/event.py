@@ -37,7 +37,7 @@ class SentinelEvent(SentinelEntity, EventEntity):
         One write per event: automations trigger on state changes, and two bans seen in one
         poll must not collapse into the last of them.
         """
-        if self.available and self.coordinator.subject_changed(self.subject):
+        if self.available:
             for event_type, attributes in self.entity_description.events_fn(self.subject_data):
                 self._trigger_event(event_type, attributes)
                 self.async_write_ha_state()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
 from homeassistant.const import CONF_PATH
@@ -55,10 +55,14 @@ def error_key(err: Fail2banError) -> str:
 
 @dataclass(frozen=True, slots=True)
 class JailView:
-    """One jail as its entities show it: its state, and what happened since the last poll."""
+    """One jail as its entities show it: its state, and what happened since the last poll.
+
+    The events are left out of comparisons: they are fired by the event entity as they come,
+    while the jail's sensors are written only when its state changed.
+    """
 
     status: JailStatus
-    events: tuple[BanEvent, ...]
+    events: tuple[BanEvent, ...] = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
