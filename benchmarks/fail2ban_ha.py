@@ -40,9 +40,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from fail2ban_log import JAILS, LogWriter, random_ip, seeded  # noqa: E402
 from homeassistant import loader  # noqa: E402
 from homeassistant.core import Event, HomeAssistant, callback  # noqa: E402
 from homeassistant.helpers.entity import Entity  # noqa: E402
@@ -55,6 +53,7 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     async_test_home_assistant,
 )
 
+from benchmarks.fail2ban_log import JAILS, LogWriter, random_ip, seeded  # noqa: E402
 from custom_components.homelab_sentinel.const import DOMAIN  # noqa: E402
 
 LINES = 1_000_000
@@ -181,7 +180,7 @@ class WriteMeter:
                 meter.seconds += time.perf_counter() - start
                 meter.count += 1
 
-        Entity._async_write_ha_state = timed  # type: ignore[method-assign] # noqa: SLF001
+        Entity._async_write_ha_state = timed  # type: ignore[method-assign,assignment] # noqa: SLF001
         return self
 
     def __exit__(self, *_: object) -> None:
