@@ -40,7 +40,7 @@ def test_log_keeps_the_newest_through_bans_unbans_and_restarts(tmp_path: Path) -
         lines = []
         for _ in range(rng.randrange(1, 8)):
             clock += timedelta(seconds=1)
-            if held and rng.random() < 0.45:
+            if held and rng.random() < 0.35:
                 # Mostly the newest: they are what the sensor lists, and what refills.
                 newest = sorted(held, key=held.__getitem__)[-NEWEST_BANS:]
                 ip = rng.choice(newest if rng.random() < 0.6 else list(held))
@@ -51,6 +51,11 @@ def test_log_keeps_the_newest_through_bans_unbans_and_restarts(tmp_path: Path) -
                 ip = f"10.0.{serial // 250}.{serial % 250}"
                 lines.append(f2b_line(f"[sshd] Ban {ip}", when=clock))
                 held[ip] = clock
+        if step % 61 == 60:
+            # The newest bans lifted at once (a manual unban spree): the list is refilled.
+            for ip in sorted(held, key=held.__getitem__)[-70:]:
+                lines.append(f2b_line(f"[sshd] Unban {ip}", when=clock))
+                del held[ip]
         if step % 97 == 96:
             # A restart: every ban repealed, then restored with its original time.
             lines += [f2b_line(f"[sshd] Repeal Ban {ip}", when=clock) for ip in held]
@@ -61,7 +66,7 @@ def test_log_keeps_the_newest_through_bans_unbans_and_restarts(tmp_path: Path) -
         snapshot = tailer.poll()
         assert snapshot.jails["sshd"].banned == len(held) == snapshot.banned_now
         assert shown(snapshot, "sshd") == expected_newest(held)
-    assert len(held) > NEWEST_BANS
+    assert len(held) > 2 * NEWEST_BANS
 
 
 def test_database_keeps_the_newest_through_bans_unbans_and_expiries(tmp_path: Path) -> None:
@@ -75,7 +80,7 @@ def test_database_keeps_the_newest_through_bans_unbans_and_expiries(tmp_path: Pa
     for _ in range(150):
         for _ in range(rng.randrange(1, 6)):
             now += 1
-            if held and rng.random() < 0.4:
+            if held and rng.random() < 0.3:
                 newest = sorted(held, key=lambda ip: held[ip][0])[-NEWEST_BANS:]
                 ip = rng.choice(newest if rng.random() < 0.6 else list(held))
                 db.unban("sshd", ip)
@@ -86,6 +91,10 @@ def test_database_keeps_the_newest_through_bans_unbans_and_expiries(tmp_path: Pa
                 bantime = rng.choice((-1, 200, 3600))
                 db.ban("sshd", ip, now, bantime=bantime)
                 held[ip] = (now, bantime)
+        if len(held) > 2 * NEWEST_BANS and rng.random() < 0.05:
+            for ip in sorted(held, key=lambda ip: held[ip][0])[-70:]:
+                db.unban("sshd", ip)
+                del held[ip]
         for ip, (timeofban, bantime) in list(held.items()):
             if bantime >= 0 and timeofban + bantime <= now:
                 del held[ip]

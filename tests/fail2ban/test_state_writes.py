@@ -10,7 +10,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel.const import DOMAIN
 
-from ..state_writes import states_written_by_a_poll
+from ..state_writes import states_written_by_a_poll, written_at
 from .conftest import append, f2b_line
 from .database import Fail2banDb
 
@@ -86,3 +86,9 @@ async def test_database_polls_write_only_the_jails_that_changed(
         "sensor.fail2ban_banned_now"
     }
     assert await states_written_by_a_poll(hass, entry) == set()
+
+    # Listeners told again without a new poll: nothing to write either.
+    before = written_at(hass, entry)
+    entry.runtime_data.async_update_listeners()
+    await hass.async_block_till_done()
+    assert written_at(hass, entry) == before
