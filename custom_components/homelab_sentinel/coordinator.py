@@ -48,6 +48,11 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
     _counted_failure: BaseException | None = None
     # Push-based kinds (heartbeat) are never polled: their data changes when something reports in.
     polled: ClassVar[bool] = True
+    # What the listeners were last told, and what changed since (see subject_changed).
+    _told_data: DataT | None = None
+    _told_success: bool | None = None
+    _changed_subjects: frozenset[str] | None = None
+    _entry_data_changed: bool = True
 
     def __init__(self, hass: HomeAssistant, entry: SentinelConfigEntry) -> None:
         """Poll at the entry's scan interval, or the kind's default."""
@@ -134,3 +139,40 @@ class SentinelCoordinator[DataT: SentinelData](DataUpdateCoordinator[DataT]):
         for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
             if not device.identifiers & current:
                 registry.async_remove_device(device.id)
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Note which subjects changed since the listeners were last told, then tell them."""
+        self._note_changes_since_told()
+        super().async_update_listeners()
+
+    def _note_changes_since_told(self) -> None:
+        before, after = self._told_data, self.data
+        success_changed = self._told_success != self.last_update_success
+        self._told_data, self._told_success = after, self.last_update_success
+        if before is None or after is None or success_changed:
+            self._changed_subjects, self._entry_data_changed = None, True
+            return
+        if before is after:
+            self._changed_subjects, self._entry_data_changed = frozenset(), False
+            return
+        old, new = before.subjects, after.subjects
+        # Kinds hand out the same object for an unchanged subject, so most comparisons are cheap.
+        self._changed_subjects = frozenset(
+            name
+            for name in old.keys() | new.keys()
+            if (previous := old.get(name)) is not (current := new.get(name)) and previous != current
+        )
+        self._entry_data_changed = bool(self._changed_subjects) or before != after
+
+    def subject_changed(self, subject: str | None) -> bool:
+        """Whether a subject's data (None: the entry's) may differ from what listeners last saw.
+
+        Entities skip their state write when it did not: a poll that changed nothing writes no
+        state, and one that changed a jail writes only that jail's states.
+        """
+        if self._changed_subjects is None:
+            return True
+        if subject is None:
+            return self._entry_data_changed
+        return subject in self._changed_subjects

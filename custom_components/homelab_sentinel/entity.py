@@ -59,6 +59,12 @@ class SentinelEntity(CoordinatorEntity[SentinelCoordinator[Any]]):
             self.subject is None or self.subject in self.coordinator.data.subjects
         )
 
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when the poll changed this entity's subject."""
+        if self.coordinator.subject_changed(self.subject):
+            super()._handle_coordinator_update()
+
     @property
     def subject_data(self) -> Any:
         """What the last poll said of this entity's subject, or of the whole entry."""

@@ -26,7 +26,7 @@ NOW = 1_796_000_000
 
 
 def ips(snapshot: Fail2banSnapshot, jail: str) -> list[str]:
-    return [ban.ip for ban in snapshot.jails[jail].current_bans]
+    return [ban.ip for ban in snapshot.jails[jail].newest_bans]
 
 
 def when(seconds: int) -> datetime:
@@ -62,7 +62,7 @@ def test_current_bans_follow_fail2bans_rule(db: Fail2banDb) -> None:
     # fail2ban compares whole seconds: 0.9 s past the end is still "now".
     snapshot = Fail2banDatabase(db.path).poll(now=NOW + 0.9)
 
-    assert snapshot.jails["sshd"].current_bans == (
+    assert snapshot.jails["sshd"].newest_bans == (
         Ban("2001:db8::3", "sshd", when(NOW - 10)),
         Ban("192.0.2.3", "sshd", when(NOW - 599)),
         Ban("192.0.2.1", "sshd", when(NOW - 86400 * 30)),
@@ -99,7 +99,7 @@ def test_polls_follow_new_replaced_and_deleted_rows(db: Fail2banDb) -> None:
     db.ban("sshd", "192.0.2.1", NOW - 20)  # banned again: its bips row is replaced
     snapshot = source.poll(now=NOW)
     assert ips(snapshot, "sshd") == ["192.0.2.1", "192.0.2.3", "192.0.2.2"]
-    assert snapshot.jails["sshd"].current_bans[0].banned_at == when(NOW - 20)
+    assert snapshot.jails["sshd"].newest_bans[0].banned_at == when(NOW - 20)
     assert snapshot.jails["sshd"].total_bans == 4
 
     db.unban("sshd", "192.0.2.2")  # an older row deleted
@@ -118,8 +118,8 @@ def test_polls_follow_new_replaced_and_deleted_rows(db: Fail2banDb) -> None:
 
     # What a first read of the same database sees (Home Assistant restarting).
     fresh = Fail2banDatabase(db.path).poll(now=NOW)
-    assert {name: jail.current_bans for name, jail in fresh.jails.items()} == {
-        name: jail.current_bans for name, jail in snapshot.jails.items()
+    assert {name: jail.newest_bans for name, jail in fresh.jails.items()} == {
+        name: jail.newest_bans for name, jail in snapshot.jails.items()
     }
 
 
@@ -158,7 +158,7 @@ def test_bans_written_already_expired_are_counted(db: Fail2banDb) -> None:
     # Written late (a backlog read after fail2ban started): counted, never in force.
     db.ban("sshd", "192.0.2.2", NOW - 1000, bantime=300)
     snapshot = source.poll(now=NOW)
-    assert snapshot.jails["sshd"].current_bans is first.jails["sshd"].current_bans
+    assert snapshot.jails["sshd"].newest_bans is first.jails["sshd"].newest_bans
     assert snapshot.jails["sshd"].total_bans == 2
     assert snapshot.jails["sshd"].last_ban == Ban("192.0.2.1", "sshd", when(NOW - 100))
 

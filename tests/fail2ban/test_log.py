@@ -13,7 +13,6 @@ import pytest
 
 from custom_components.homelab_sentinel.fail2ban.client import (
     Ban,
-    BanEventTracker,
     Fail2banLog,
     Fail2banNotFoundError,
     Fail2banSnapshot,
@@ -35,7 +34,7 @@ def utc(seconds: float) -> datetime:
 
 
 def banned(snapshot: Fail2banSnapshot, jail: str) -> dict[str, datetime]:
-    return {ban.ip: ban.banned_at for ban in snapshot.jails[jail].current_bans}
+    return {ban.ip: ban.banned_at for ban in snapshot.jails[jail].newest_bans}
 
 
 @pytest.fixture
@@ -75,22 +74,22 @@ def test_every_event_of_fail2ban_0_10_to_1_1(log: Path) -> None:
 
     assert set(snapshot.jails) == {"sshd", "web-app.v2", "idle", "late"}
     sshd = snapshot.jails["sshd"]
-    assert sshd.current_bans == (
+    assert sshd.newest_bans == (
         Ban("192.0.2.30", "sshd", at(10).replace(microsecond=0, tzinfo=UTC)),
         Ban("203.0.113.5", "sshd", utc(6)),
         Ban("2001:db8::42", "sshd", utc(2)),
         Ban("192.0.2.10", "sshd", utc(1)),
     )
     assert sshd.total_bans == 4
-    assert sshd.last_ban == sshd.current_bans[0]
+    assert sshd.last_ban == sshd.newest_bans[0]
     web = snapshot.jails["web-app.v2"]
     # Both undated lines were read at the same moment; the later written ranks first.
-    assert [ban.ip for ban in web.current_bans] == ["198.51.100.9", "198.51.100.8"]
-    assert web.current_bans[0].banned_at >= before.replace(microsecond=0)
+    assert [ban.ip for ban in web.newest_bans] == ["198.51.100.9", "198.51.100.8"]
+    assert web.newest_bans[0].banned_at >= before.replace(microsecond=0)
     assert web.total_bans == 3
-    assert snapshot.jails["idle"].current_bans == ()
+    assert snapshot.jails["idle"].newest_bans == ()
     assert snapshot.jails["idle"].last_ban is None
-    assert snapshot.jails["late"].current_bans == ()
+    assert snapshot.jails["late"].newest_bans == ()
     assert snapshot.banned_now == 6
 
 
@@ -238,7 +237,6 @@ def test_an_over_long_line_is_skipped_to_its_end(log: Path) -> None:
 
 def test_restart_keeps_bans_and_their_original_times(log: Path) -> None:
     tailer = Fail2banLog(log, time_zone=UTC)
-    tracker = BanEventTracker()
     append(
         log,
         f2b_line("Jail 'sshd' started", when=at(0), logger="fail2ban.jail"),
@@ -246,7 +244,7 @@ def test_restart_keeps_bans_and_their_original_times(log: Path) -> None:
         f2b_line("[sshd] Ban 192.0.2.2", when=at(2)),
         f2b_line("[sshd] Ban 192.0.2.3", when=at(3)),
     )
-    assert tracker.update(tailer.poll()) == []
+    assert tailer.poll().events == ()
 
     # fail2ban 1.1 stopping: Repeal Ban, then the jail stops.
     append(
@@ -258,7 +256,7 @@ def test_restart_keeps_bans_and_their_original_times(log: Path) -> None:
     )
     stopped = tailer.poll()
     assert stopped.jails == {}
-    assert tracker.update(stopped) == []
+    assert stopped.events == ()
 
     # Back again; one ban expired meanwhile and is not restored.
     append(
@@ -270,7 +268,7 @@ def test_restart_keeps_bans_and_their_original_times(log: Path) -> None:
     restored = tailer.poll()
     assert banned(restored, "sshd") == {"192.0.2.1": utc(1), "192.0.2.3": utc(3)}
     assert restored.jails["sshd"].total_bans == 3
-    events = tracker.update(restored)
+    events = restored.events
     assert [(event.kind, event.ip) for event in events] == [("unbanned", "192.0.2.2")]
 
     # fail2ban 1.0 and older log Unban when stopping.
@@ -285,7 +283,7 @@ def test_restart_keeps_bans_and_their_original_times(log: Path) -> None:
     )
     again = tailer.poll()
     assert banned(again, "sshd") == {"192.0.2.1": utc(1), "192.0.2.3": utc(3)}
-    assert tracker.update(again) == []
+    assert again.events == ()
 
     # Stopped with no line per ban (they went missing): the bans are lifted all the same.
     append(
@@ -296,9 +294,7 @@ def test_restart_keeps_bans_and_their_original_times(log: Path) -> None:
     )
     again = tailer.poll()
     assert banned(again, "sshd") == {"192.0.2.3": utc(3)}
-    assert [(event.kind, event.ip) for event in tracker.update(again)] == [
-        ("unbanned", "192.0.2.1")
-    ]
+    assert [(event.kind, event.ip) for event in again.events] == [("unbanned", "192.0.2.1")]
 
     # Home Assistant restarting reads the whole log and finds the same bans.
     assert banned(Fail2banLog(log, time_zone=UTC).poll(), "sshd") == banned(again, "sshd")

@@ -11,7 +11,6 @@ import pytest
 from custom_components.homelab_sentinel.fail2ban.client import (
     BanEvent,
     BanEventKind,
-    BanEventTracker,
     Fail2banBusyError,
     Fail2banDatabase,
     Fail2banLog,
@@ -24,22 +23,21 @@ from .database import SCHEMA
 
 
 class Watcher:
-    """One source and its event tracker, polled as the coordinator will poll them."""
+    """One source and the events it reported, polled as the coordinator will poll it."""
 
     def __init__(self, source: Fail2banDatabase | Fail2banLog) -> None:
         self.source = source
-        self.tracker = BanEventTracker()
         self.events: list[BanEvent] = []
         self.snapshot = Fail2banSnapshot({})
 
     def poll(self) -> Fail2banSnapshot:
         self.snapshot = self.source.poll()
-        self.events += self.tracker.update(self.snapshot)
+        self.events += self.snapshot.events
         return self.snapshot
 
     def banned(self, jail: str) -> set[str]:
         status = self.snapshot.jails.get(jail)
-        return set() if status is None else {ban.ip for ban in status.current_bans}
+        return set() if status is None else {ban.ip for ban in status.newest_bans}
 
     def until(self, jail: str, ips: set[str]) -> None:
         """Poll until the source holds exactly ips in jail (the database is written just after
@@ -80,7 +78,7 @@ def test_both_sources_report_real_bans_once(fail2ban: Fail2banServer) -> None:
         assert sshd.total_bans == 3
         assert sshd.last_ban is not None
         assert sshd.last_ban.ip == "198.51.100.7"
-        assert sshd.current_bans[0].ip == "198.51.100.7"
+        assert sshd.newest_bans[0].ip == "198.51.100.7"
         assert watcher.snapshot.banned_now == 3
         assert watcher.banned(WEB) == set()
     assert fail2ban.banned(SSHD) == expected
@@ -129,7 +127,7 @@ def test_restart_restores_bans(fail2ban: Fail2banServer) -> None:
     for watcher in (database, log):
         watcher.until(SSHD, expected)
         watcher.take_events()
-    banned_at = {ban.ip: ban.banned_at for ban in log.snapshot.jails[SSHD].current_bans}
+    banned_at = {ban.ip: ban.banned_at for ban in log.snapshot.jails[SSHD].newest_bans}
 
     fail2ban.stop()
     for watcher in (database, log):
@@ -148,12 +146,12 @@ def test_restart_restores_bans(fail2ban: Fail2banServer) -> None:
         assert watcher.take_events() == []
         assert watcher.snapshot.jails[SSHD].total_bans == 2
     # The restored bans keep the time of the original ban.
-    assert {ban.ip: ban.banned_at for ban in log.snapshot.jails[SSHD].current_bans} == banned_at
+    assert {ban.ip: ban.banned_at for ban in log.snapshot.jails[SSHD].newest_bans} == banned_at
 
     # Home Assistant restarting reads the log and the database from scratch.
     for fresh in (Fail2banLog(fail2ban.log), Fail2banDatabase(fail2ban.database)):
         snapshot = fresh.poll()
-        assert {ban.ip for ban in snapshot.jails[SSHD].current_bans} == expected
+        assert {ban.ip for ban in snapshot.jails[SSHD].newest_bans} == expected
 
 
 def test_locked_real_database(fail2ban: Fail2banServer) -> None:

@@ -349,7 +349,7 @@ def test_snapshot_from_rows_keeps_totals_growing() -> None:
     ]
     first = source.update(rows).jails["sshd"]
     assert first.total_bans == 10
-    assert [ban.ip for ban in first.current_bans] == ["192.0.2.1", "192.0.2.3"]
+    assert [ban.ip for ban in first.newest_bans] == ["192.0.2.1", "192.0.2.3"]
     # Nothing written since: the same status object, as the local sources hand out.
     unchanged = [rows[0], {**rows[1], "new": 0}, *rows[2:]]
     assert source.update(unchanged).jails["sshd"] is first
@@ -386,7 +386,7 @@ async def test_local_sqlite3_reads_the_real_database(
     await hass.async_add_executor_job(fail2ban.ban, SSHD, "192.0.2.10")
     source = RemoteFail2banDatabase(LocalRunner(), str(fail2ban.database))
     snapshot = await source.poll()
-    assert [ban.ip for ban in snapshot.jails[SSHD].current_bans] == ["192.0.2.10"]
+    assert [ban.ip for ban in snapshot.jails[SSHD].newest_bans] == ["192.0.2.10"]
     bad = RemoteFail2banDatabase(LocalRunner(), str(fail2ban.log))
     with pytest.raises(Fail2banError):
         await bad.poll()

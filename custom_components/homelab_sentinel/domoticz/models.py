@@ -6,7 +6,7 @@ This module has no Home Assistant imports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 import re
 
@@ -148,7 +148,9 @@ class DomoticzSnapshot:
 
     log_available: bool
     failed_logins: int  # cumulative since this client was created; never decreases
-    new_failed_logins: tuple[FailedLogin, ...]  # the ones first seen in this poll
+    # The ones first seen in this poll; not part of equality, so that a poll that found nothing
+    # new equals the last one (failed_logins counts them all).
+    new_failed_logins: tuple[FailedLogin, ...] = field(compare=False)
     default_password_warning: bool
 
     @property

@@ -1,15 +1,17 @@
 """Read fail2ban's bans from its SQLite database or from its log file.
 
-Both sources produce the same `Fail2banSnapshot`: the running jails, each with its current bans,
-its ban count and its last ban. `BanEventTracker` turns successive snapshots into `banned` and
-`unbanned` events. Every call here blocks on file or SQLite I/O (Home Assistant runs them in its
-executor), a source object must not be polled from two threads at once, and nothing here imports
-Home Assistant.
+Both sources produce the same `Fail2banSnapshot`: the running jails, each with the number of bans
+in force, the newest of them, its ban count and its last ban, and the `banned` and `unbanned`
+events since the previous poll, found from what the poll read (log lines, new database rows),
+never by comparing every ban in force. Every call here blocks on file or SQLite I/O (Home
+Assistant runs them in its executor), a source object must not be polled from two threads at
+once, and nothing here imports Home Assistant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -54,6 +56,8 @@ _PROBE_SIZE = 64 * 1024
 _LIFTED_MARGIN = 64
 # Beyond this many IPs touched between two polls, a jail's status is rebuilt from scratch.
 _MAX_TOUCHED = 1024
+# The newest bans in force a jail status lists (its entities show at most this many).
+NEWEST_BANS: Final = 50
 
 # The lines of fail2ban 0.10 to 1.1 that change a jail's bans or its running state, e.g.
 #   2026-11-22 13:39:41,106 fail2ban.actions        [15875]: NOTICE  [sshd] Ban 192.0.2.10
@@ -76,6 +80,7 @@ _FAIL2BAN_LINE = re.compile(
     re.MULTILINE,
 )
 _BANNED_AT = attrgetter("banned_at")
+_AT = attrgetter("at")
 _LIFTING = frozenset({b"Unban", b"Repeal Ban"})
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
@@ -116,28 +121,18 @@ class Ban:
     banned_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JailStatus:
     """What one running jail holds now."""
 
     name: str
-    current_bans: tuple[Ban, ...]
-    """Newest first."""
+    banned: int
+    """Bans in force."""
+    newest_bans: tuple[Ban, ...]
+    """The newest bans in force, newest first, at most NEWEST_BANS of them."""
     total_bans: int
     """Bans counted for this jail; only grows while the source object lives."""
     last_ban: Ban | None
-
-
-@dataclass(frozen=True, slots=True)
-class Fail2banSnapshot:
-    """The running jails of one fail2ban instance, by name; empty while fail2ban is stopped."""
-
-    jails: dict[str, JailStatus]
-
-    @property
-    def banned_now(self) -> int:
-        """Bans in force now, summed over all jails."""
-        return sum(len(jail.current_bans) for jail in self.jails.values())
 
 
 class BanEventKind(StrEnum):
@@ -156,6 +151,27 @@ class BanEvent:
     jail: str
     at: datetime
     """When the ban started; for an unban, when the unban was noticed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fail2banSnapshot:
+    """The running jails of one fail2ban instance, by name; empty while fail2ban is stopped.
+
+    events are the bans started and ended since the previous poll, each reported once: unbans
+    first, then bans oldest first. A jail's first appearance is its baseline (the bans it already
+    holds, the whole history at the first poll, bans restored into a new jail, are not news). A
+    ban is its IP and ban time, so a ban lifted and imposed again between two polls yields both
+    events. A jail that stops keeps its last reported bans: when it returns, only the bans that
+    changed meanwhile yield events.
+    """
+
+    jails: dict[str, JailStatus]
+    events: tuple[BanEvent, ...] = ()
+
+    @property
+    def banned_now(self) -> int:
+        """Bans in force now, summed over all jails."""
+        return sum(jail.banned for jail in self.jails.values())
 
 
 class Fail2banSource(Protocol):
@@ -216,49 +232,87 @@ def _open_regular(path: Path) -> Iterator[BinaryIO]:
         raise Fail2banError(str(err)) from err
 
 
-class BanEventTracker:
-    """Turn successive snapshots of one source into ban events, each ban reported once.
+class _PollEvents:
+    """The events one poll finds, in the order a snapshot reports them."""
 
-    A jail's first appearance is its baseline: the bans it already holds are not news, so the
-    first snapshot (including every ban in the history) yields no events, and neither do the
-    bans fail2ban restores into a jail seen for the first time. A ban is its IP and ban time, so
-    a ban lifted and imposed again between two polls yields an `unbanned` and a `banned` event.
-    A jail that disappears (fail2ban stopping or restarting) keeps its last known bans: when it
-    returns, only the bans that changed meanwhile yield events.
+    def __init__(self, noticed: Callable[[], datetime]) -> None:
+        self._noticed_fn = noticed
+        self._noticed: datetime | None = None
+        self.unbanned: list[BanEvent] = []
+        self.banned: list[BanEvent] = []
+
+    def unban(self, ban: Ban) -> None:
+        if self._noticed is None:
+            self._noticed = self._noticed_fn()
+        self.unbanned.append(BanEvent(BanEventKind.UNBANNED, ban.ip, ban.jail, self._noticed))
+
+    def ban(self, ban: Ban) -> None:
+        self.banned.append(BanEvent(BanEventKind.BANNED, ban.ip, ban.jail, ban.banned_at))
+
+    def change(self, before: Ban | None, after: Ban | None) -> None:
+        """One IP's ban before and after the poll; a ban is its IP and its time."""
+        if before is not None and after is not None and before.banned_at == after.banned_at:
+            return
+        if before is not None:
+            self.unban(before)
+        if after is not None:
+            self.ban(after)
+
+    def ordered(self) -> tuple[BanEvent, ...]:
+        self.banned.sort(key=_AT)
+        return (*self.unbanned, *self.banned)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+type _Ranked = tuple[datetime, int, Ban]
+"""A ban with its rank among equal times: of bans with equal times, the later written wins."""
+
+
+class _NewestBans:
+    """The newest bans of one jail, kept as bans come and go at a cost per change, not per ban.
+
+    Holds the top of the ranking (at least NEWEST_BANS entries while the jail has that many,
+    at most twice as many); only when removals thin it out is it refilled from every ban in
+    force, which random or oldest-first unbans make rare.
     """
 
-    def __init__(self) -> None:
-        """Start with no baseline."""
-        self._known: dict[str, dict[str, datetime]] = {}
-        self._seen: dict[str, JailStatus] = {}
+    __slots__ = ("_held", "_refill", "_top")
 
-    def update(self, snapshot: Fail2banSnapshot, *, now: datetime | None = None) -> list[BanEvent]:
-        """Return the events since the previous snapshot: unbans first, then bans oldest first."""
-        noticed = now or datetime.now(UTC)
-        unbanned: list[BanEvent] = []
-        banned: list[BanEvent] = []
-        for name, status in snapshot.jails.items():
-            # Both sources hand out the same status object while a jail is unchanged.
-            if self._seen.get(name) is status:
-                continue
-            self._seen[name] = status
-            current = {ban.ip: ban.banned_at for ban in status.current_bans}
-            previous = self._known.get(name)
-            self._known[name] = current
-            if previous is None:
-                continue
-            unbanned.extend(
-                BanEvent(BanEventKind.UNBANNED, ip, name, noticed)
-                for ip, banned_at in previous.items()
-                if current.get(ip) != banned_at
-            )
-            banned.extend(
-                BanEvent(BanEventKind.BANNED, ban.ip, name, ban.banned_at)
-                for ban in reversed(status.current_bans)
-                if previous.get(ban.ip) != ban.banned_at
-            )
-        banned.sort(key=lambda event: event.at)
-        return unbanned + banned
+    def __init__(self, refill: Callable[[], Iterable[_Ranked]]) -> None:
+        self._refill = refill
+        self._top: list[_Ranked] = []  # ascending
+        self._held = 0
+
+    def add(self, entry: _Ranked) -> None:
+        top = self._top
+        self._held += 1
+        if len(top) == self._held - 1 or not top or entry > top[0]:
+            insort(top, entry)
+            if len(top) > 2 * NEWEST_BANS:
+                del top[0]
+
+    def remove(self, entry: _Ranked) -> None:
+        top = self._top
+        self._held -= 1
+        if not top or entry < top[0]:
+            return
+        index = bisect_left(top, entry)
+        if index < len(top) and top[index] == entry:
+            del top[index]
+        if len(top) < NEWEST_BANS and len(top) < self._held:
+            self.rebuild(self._refill())
+
+    def rebuild(self, entries: Iterable[_Ranked]) -> None:
+        everything = list(entries)
+        self._held = len(everything)
+        self._top = sorted(heapq.nlargest(2 * NEWEST_BANS, everything))
+
+    def newest(self) -> tuple[Ban, ...]:
+        top = self._top
+        return tuple(entry[2] for entry in reversed(top[-NEWEST_BANS:]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +373,11 @@ class Fail2banDatabase:
         self._current: dict[int, _CurrentBan] = {}  # by bips rowid
         self._by_key: dict[tuple[str, str], int] = {}
         self._by_jail: dict[str, dict[int, Ban]] = {}
+        self._newest: dict[str, _NewestBans] = {}
+        # Each IP's ban before the first and after the last change since its jail's last status
+        # (see Fail2banSnapshot.events); jails get events once they were listed (their baseline).
+        self._journal: dict[str, dict[str, list[Ban | None]]] = {}
+        self._baselined: set[str] = set()
         self._expiries: list[tuple[int, int]] = []  # heap of (ends, rowid)
         self._totals: dict[str, int] = {}
         self._last: dict[str, Ban] = {}
@@ -348,7 +407,8 @@ class Fail2banDatabase:
         """Read the enabled jails and their bans as of now (epoch seconds; default: the clock)."""
         # fail2ban compares against whole seconds; binding an int also avoids SQLite's
         # INTEGER < TEXT trap of strftime('%s', 'now').
-        now_seconds = int(time.time() if now is None else now)
+        now_exact = time.time() if now is None else now
+        now_seconds = int(now_exact)
         signature = self._read_signature()
         if signature is None or signature != self._signature:
             with self._reading() as connection:
@@ -362,7 +422,7 @@ class Fail2banDatabase:
             self._jails = jails
             self._signature = signature
         self._expire(now_seconds)
-        return self._snapshot()
+        return self._snapshot(lambda: datetime.fromtimestamp(now_exact, UTC))
 
     def _read_signature(self) -> tuple[int, int, int] | None:
         """Identify the committed content, or None when the header cannot tell (WAL mode)."""
@@ -499,6 +559,8 @@ class Fail2banDatabase:
             self._current[rowid] = _CurrentBan(ban, int(timeofban), ends)
             self._by_key[ip, jail] = rowid
             self._by_jail.setdefault(ban.jail, {})[rowid] = ban
+            self._jail_newest(ban.jail).add((ban.banned_at, rowid, ban))
+            self._note(ban.jail, ban.ip, None, ban)
             self._resort.add(ban.jail)
             if ends is not None:
                 heapq.heappush(self._expiries, (ends, rowid))
@@ -507,7 +569,26 @@ class Fail2banDatabase:
         ban = self._current.pop(rowid).ban
         del self._by_key[ban.ip, ban.jail]
         del self._by_jail[ban.jail][rowid]
+        self._jail_newest(ban.jail).remove((ban.banned_at, rowid, ban))
+        self._note(ban.jail, ban.ip, ban, None)
         self._resort.add(ban.jail)
+
+    def _jail_newest(self, jail: str) -> _NewestBans:
+        newest = self._newest.get(jail)
+        if newest is None:
+            bans = self._by_jail.setdefault(jail, {})
+            newest = self._newest[jail] = _NewestBans(
+                lambda: ((ban.banned_at, rowid, ban) for rowid, ban in bans.items())
+            )
+        return newest
+
+    def _note(self, jail: str, ip: str, before: Ban | None, after: Ban | None) -> None:
+        changes = self._journal.setdefault(jail, {})
+        change = changes.get(ip)
+        if change is None:
+            changes[ip] = [before, after]
+        else:
+            change[1] = after
 
     def _expire(self, now: int) -> None:
         expiries = self._expiries
@@ -518,22 +599,35 @@ class Fail2banDatabase:
             if current is not None and current.ends == ends:
                 self._drop(rowid)
 
-    def _snapshot(self) -> Fail2banSnapshot:
+    def _snapshot(self, noticed: Callable[[], datetime]) -> Fail2banSnapshot:
         statuses: dict[str, JailStatus] = {}
+        events = _PollEvents(noticed)
         for name in self._jails:
+            changes = self._journal.pop(name, None)
+            if name not in self._baselined:
+                self._baselined.add(name)
+            elif changes:
+                for before, after in changes.values():
+                    events.change(before, after)
             status = self._statuses.get(name)
             if status is None or name in self._resort:
-                bans = _newest_first(self._by_jail.get(name, {}).values())
+                bans = self._jail_newest(name).newest()
             elif name in self._changed:
-                bans = status.current_bans
+                bans = status.newest_bans
             else:
                 statuses[name] = status
                 continue
-            statuses[name] = JailStatus(name, bans, self._totals.get(name, 0), self._last.get(name))
+            statuses[name] = JailStatus(
+                name=name,
+                banned=len(self._by_jail.get(name, ())),
+                newest_bans=bans,
+                total_bans=self._totals.get(name, 0),
+                last_ban=self._last.get(name),
+            )
         self._statuses = statuses
         self._changed.clear()
         self._resort.clear()
-        return Fail2banSnapshot(dict(statuses))
+        return Fail2banSnapshot(dict(statuses), events.ordered())
 
 
 def _mark_holds(connection: sqlite3.Connection, mark: _RowMark) -> bool:
@@ -570,11 +664,19 @@ class _JailLog:
     last: tuple[bytes, bytes] | None = None
     running: bool = True
     status: JailStatus | None = None  # reused while nothing changes
-    # What the last status reported, and the IPs touched since (None: report everything anew),
-    # so that a poll costs what changed rather than what the jail holds.
-    reported: dict[bytes, tuple[bytes, Ban]] = field(default_factory=dict)
-    current: tuple[Ban, ...] = ()
+    # What the last status reported (each ban with its timestamp and its rank among equal
+    # times), and the IPs touched since (None: report everything anew), so that a poll costs
+    # what changed rather than what the jail holds.
+    reported: dict[bytes, tuple[bytes, Ban, int]] = field(default_factory=dict)
     touched: dict[bytes, None] | None = None
+    newest: _NewestBans = field(init=False)
+    reports: int = 0  # ranks bans of equal times: the later reported wins
+    baselined: bool = False  # reported once: from then on, changes are events
+
+    def __post_init__(self) -> None:
+        self.newest = _NewestBans(
+            lambda: ((ban.banned_at, rank, ban) for _, ban, rank in self.reported.values())
+        )
 
 
 class Fail2banLog:
@@ -814,20 +916,24 @@ class Fail2banLog:
 
     def _snapshot(self) -> Fail2banSnapshot:
         jails: dict[str, JailStatus] = {}
+        events = _PollEvents(_utc_now)
         for jail in self._jails.values():
             if not jail.running:
                 continue
             if jail.status is None:
-                jail.status = self._status(jail)
+                jail.status = self._status(jail, events)
             jails[jail.name] = jail.status
-        return Fail2banSnapshot(jails)
+        return Fail2banSnapshot(jails, events.ordered())
 
-    def _status(self, jail: _JailLog) -> JailStatus:
+    def _status(self, jail: _JailLog, events: _PollEvents) -> JailStatus:
         touched, jail.touched = jail.touched, {}
+        # A jail's first report is its baseline; what it held then is not news.
+        announce = events if jail.baselined else None
+        jail.baselined = True
         if touched is None:
-            self._report_all(jail)
+            self._report_all(jail, announce)
         elif touched:
-            self._report_changes(jail, touched)
+            self._report_changes(jail, touched, announce)
         last = None
         if jail.last is not None:
             ip, stamp = jail.last
@@ -835,23 +941,42 @@ class Fail2banLog:
             last = (
                 entry[1] if entry is not None and entry[0] == stamp else self._ban(jail, ip, stamp)
             )
-        return JailStatus(jail.name, jail.current, jail.total, last)
+        return JailStatus(
+            name=jail.name,
+            banned=len(jail.reported),
+            newest_bans=jail.newest.newest(),
+            total_bans=jail.total,
+            last_ban=last,
+        )
 
-    def _report_all(self, jail: _JailLog) -> None:
+    def _report_all(self, jail: _JailLog, events: _PollEvents | None) -> None:
+        """Report every ban anew: the first time, or after more changes than are worth following."""
         previous = jail.reported
-        reported: dict[bytes, tuple[bytes, Ban]] = {}
+        reported: dict[bytes, tuple[bytes, Ban, int]] = {}
         for ip, stamp in jail.bans.items():
             entry = previous.get(ip)
+            jail.reports += 1
             if entry is None or entry[0] != stamp:
-                entry = (stamp, self._ban(jail, ip, stamp))
-            reported[ip] = entry
+                reported[ip] = (stamp, self._ban(jail, ip, stamp), jail.reports)
+            else:
+                reported[ip] = (stamp, entry[1], jail.reports)
+        if events is not None:
+            for ip, entry in previous.items():
+                now = reported.get(ip)
+                if now is None or now[0] != entry[0]:
+                    events.unban(entry[1])
+            for ip, entry in reported.items():
+                before = previous.get(ip)
+                if before is None or before[0] != entry[0]:
+                    events.ban(entry[1])
         jail.reported = reported
-        jail.current = _newest_first(ban for _, ban in reported.values())
+        jail.newest.rebuild((ban.banned_at, rank, ban) for _, ban, rank in reported.values())
 
-    def _report_changes(self, jail: _JailLog, touched: dict[bytes, None]) -> None:
+    def _report_changes(
+        self, jail: _JailLog, touched: dict[bytes, None], events: _PollEvents | None
+    ) -> None:
         reported = jail.reported
-        gone: set[str] = set()
-        added: list[Ban] = []
+        newest = jail.newest
         for ip in touched:  # in the order the log touched them
             stamp = jail.bans.get(ip)
             entry = reported.get(ip)
@@ -859,19 +984,16 @@ class Fail2banLog:
                 if entry[0] == stamp:
                     continue  # lifted and held again with the same time: unchanged
                 del reported[ip]
-                gone.add(entry[1].ip)
+                newest.remove((entry[1].banned_at, entry[2], entry[1]))
+                if events is not None:
+                    events.unban(entry[1])
             if stamp is not None:
                 ban = self._ban(jail, ip, stamp)
-                reported[ip] = (stamp, ban)
-                added.append(ban)
-        kept = [ban for ban in jail.current if ban.ip not in gone] if gone else [*jail.current]
-        fresh = _newest_first(added)
-        if not kept or not fresh or fresh[-1].banned_at >= kept[0].banned_at:
-            jail.current = (*fresh, *kept)
-        else:
-            # Some are older than what was held (restored bans): sort everything, oldest first.
-            kept.reverse()
-            jail.current = _newest_first([*kept, *added])
+                jail.reports += 1
+                reported[ip] = (stamp, ban, jail.reports)
+                newest.add((ban.banned_at, jail.reports, ban))
+                if events is not None:
+                    events.ban(ban)
 
     def _ban(self, jail: _JailLog, ip: bytes, stamp: bytes) -> Ban:
         return Ban(ip.decode(errors="replace"), jail.name, self._datetime(stamp))

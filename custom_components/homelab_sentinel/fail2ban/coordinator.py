@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
 from homeassistant.const import CONF_PATH
@@ -24,7 +24,6 @@ from ..ssh_support import host_key_issue, host_label, is_ssh, make_runner, updat
 from ..transport import CommandError, HostKeyMismatchError
 from .client import (
     BanEvent,
-    BanEventTracker,
     Fail2banBusyError,
     Fail2banError,
     Fail2banNotFoundError,
@@ -56,10 +55,14 @@ def error_key(err: Fail2banError) -> str:
 
 @dataclass(frozen=True, slots=True)
 class JailView:
-    """One jail as its entities show it: its state, and what happened since the last poll."""
+    """One jail as its entities show it: its state, and what happened since the last poll.
+
+    The events are left out of comparisons: they are fired by the event entity as they come,
+    while the jail's sensors are written only when its state changed.
+    """
 
     status: JailStatus
-    events: tuple[BanEvent, ...]
+    events: tuple[BanEvent, ...] = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +80,13 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
     device_model = "fail2ban"
     subject_model = "Jail"
     _source: Fail2banSource
-    _tracker: BanEventTracker
     _remote: RemoteFail2banDatabase | None = None
+    # The views of the last poll, handed out again for jails that did not change, so that their
+    # entities see an unchanged subject (see SentinelCoordinator.subject_changed).
+    _views: Mapping[str, JailView] = {}
 
     async def _async_setup(self) -> None:
         data = self.config_entry.data
-        self._tracker = BanEventTracker()
         if is_ssh(data):
             try:
                 runner = make_runner(data)
@@ -103,10 +107,6 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
         """Jail devices read as "fail2ban sshd"."""
         return f"fail2ban {subject}"
 
-    def _poll(self) -> tuple[Fail2banSnapshot, list[BanEvent]]:
-        snapshot = self._source.poll()
-        return snapshot, self._tracker.update(snapshot)
-
     def _ssh_placeholders(self, err: CommandError) -> dict[str, str]:
         return {
             "name": self.config_entry.title,
@@ -126,20 +126,20 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
             )
         raise update_failure(err, **kwargs) from err
 
-    async def _async_poll(self) -> tuple[Fail2banSnapshot, list[BanEvent]]:
+    async def _async_poll(self) -> Fail2banSnapshot:
         if self._remote is None:
-            return await self.hass.async_add_executor_job(self._poll)
+            return await self.hass.async_add_executor_job(self._source.poll)
         try:
             snapshot = await self._remote.poll()
         except CommandError as err:
             self._raise_command_failed(err)
         # Connected with the pinned key: a host key issue, if any, is resolved.
         async_sync_issues(self.hass, self.config_entry, {})
-        return snapshot, self._tracker.update(snapshot)
+        return snapshot
 
     async def _async_update_data(self) -> Fail2banData:
         try:
-            snapshot, events = await self._async_poll()
+            snapshot = await self._async_poll()
         except Fail2banError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -147,12 +147,14 @@ class Fail2banCoordinator(SentinelCoordinator[Fail2banData]):
                 translation_placeholders={"path": str(self.config_entry.data[CONF_PATH])},
             ) from err
         by_jail: dict[str, list[BanEvent]] = defaultdict(list)
-        for event in events:
+        for event in snapshot.events:
             by_jail[event.jail].append(event)
-        return Fail2banData(
-            subjects={
-                name: JailView(status, tuple(by_jail.get(name, ())))
-                for name, status in snapshot.jails.items()
-            },
-            banned_now=snapshot.banned_now,
-        )
+        views: dict[str, JailView] = {}
+        for name, status in snapshot.jails.items():
+            view = self._views.get(name)
+            events = by_jail.get(name)
+            if events or view is None or view.status is not status or view.events:
+                view = JailView(status, tuple(events or ()))
+            views[name] = view
+        self._views = views
+        return Fail2banData(subjects=views, banned_now=snapshot.banned_now)

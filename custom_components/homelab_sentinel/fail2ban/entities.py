@@ -9,17 +9,17 @@ from homeassistant.const import Platform
 
 from ..event import SentinelEventDescription
 from ..sensor import SentinelSensorDescription
-from .client import BanEventKind
+from .client import NEWEST_BANS, BanEventKind
 
 if TYPE_CHECKING:
     from .coordinator import Fail2banData, JailView
 
 # Attributes are stored with every state change; a jail under attack may hold thousands of bans.
-MAX_LISTED_IPS = 50
+MAX_LISTED_IPS = NEWEST_BANS
 
 
 def _banned_ips(jail: JailView) -> dict[str, Any]:
-    return {"banned_ips": [ban.ip for ban in jail.status.current_bans[:MAX_LISTED_IPS]]}
+    return {"banned_ips": [ban.ip for ban in jail.status.newest_bans[:MAX_LISTED_IPS]]}
 
 
 def _last_ban_time(jail: JailView) -> dict[str, Any]:
@@ -41,7 +41,7 @@ FAIL2BAN_DESCRIPTIONS = {
             key="current_bans",
             translation_key="current_bans",
             state_class=SensorStateClass.MEASUREMENT,
-            value_fn=lambda jail: len(jail.status.current_bans),
+            value_fn=lambda jail: jail.status.banned,
             attributes_fn=_banned_ips,
         ),
         SentinelSensorDescription(

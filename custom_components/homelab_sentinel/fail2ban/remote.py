@@ -25,6 +25,7 @@ from ..transport import CommandRunner
 from .client import (
     _LEGACY_BANTIME,
     _LEGACY_BANTIME_FALLBACK,
+    NEWEST_BANS,
     Ban,
     Fail2banBusyError,
     Fail2banError,
@@ -33,6 +34,7 @@ from .client import (
     JailStatus,
     NotFail2banError,
     _newest_first,
+    _PollEvents,
 )
 
 PROGRAM: Final = "sqlite3"
@@ -116,6 +118,9 @@ class RemoteFail2banDatabase:
         self._since = 0
         self._totals: dict[str, int] = {}
         self._statuses: dict[str, JailStatus] = {}
+        # Each listed jail's bans in force at the last poll, by IP, to tell what changed: the
+        # query lists them all anyway (see Fail2banSnapshot.events).
+        self._known: dict[str, dict[str, Ban]] = {}
 
     async def poll(self) -> Fail2banSnapshot:
         """Run the query once; raises CommandError (transport) or Fail2banError."""
@@ -165,15 +170,36 @@ class RemoteFail2banDatabase:
             else:
                 raise ValueError
         statuses: dict[str, JailStatus] = {}
+        events = _PollEvents(lambda: datetime.fromtimestamp(now, UTC))
         for name, (total, last) in jails.items():
             self._totals[name] = total
-            status = JailStatus(name, _newest_first(bans.get(name, ())), total, last)
+            in_force = bans.get(name, [])
+            self._note_events(name, in_force, events)
+            status = JailStatus(
+                name=name,
+                banned=len(in_force),
+                newest_bans=_newest_first(in_force)[:NEWEST_BANS],
+                total_bans=total,
+                last_ban=last,
+            )
             # The same object while unchanged, as the local sources hand out.
             previous_status = self._statuses.get(name)
             statuses[name] = previous_status if previous_status == status else status
         self._statuses = statuses
         self._since = _integer(mark["total"]) if mark["total"] is not None else 0
-        return Fail2banSnapshot(dict(statuses))
+        return Fail2banSnapshot(dict(statuses), events.ordered())
+
+    def _note_events(self, jail: str, in_force: list[Ban], events: _PollEvents) -> None:
+        current = {ban.ip: ban for ban in in_force}
+        previous = self._known.get(jail)
+        self._known[jail] = current
+        if previous is None:
+            return  # the jail's first appearance is its baseline
+        for ip, ban in previous.items():
+            events.change(ban, current.get(ip))
+        for ip, ban in current.items():
+            if ip not in previous:
+                events.ban(ban)
 
 
 def _time(value: Any) -> datetime:
