@@ -134,8 +134,12 @@ class CertificateTargets:
         ca_bundle = self.directory / "demo-ca.pem"
         self.directory.mkdir(parents=True, exist_ok=True)
         ca_bundle.write_bytes(root.pem_chain())
+        # A 90-day certificate 10 days before its end: inside the 14-day warning window.
         proxy = make_leaf(
-            ["proxy.demo", "127.0.0.1"], issuer=intermediate, not_after=now + timedelta(days=10)
+            ["proxy.demo", "127.0.0.1"],
+            issuer=intermediate,
+            not_before=now - timedelta(days=80),
+            not_after=now + timedelta(days=10),
         )
         nas = make_leaf(["nas.demo"], issuer=None, not_after=now + timedelta(days=200))
         mail = make_leaf(["mail.demo"], issuer=intermediate, not_after=now + timedelta(days=70))
@@ -154,11 +158,12 @@ class CertificateTargets:
         live = self.directory / "letsencrypt" / "live"
         for name, days in (("proxy.demo", 10), ("cloud.demo", 75)):
             (live / name).mkdir(parents=True, exist_ok=True)
-            # Issued before the certificate served on 8443: not a renewal that awaits a reload.
+            # Issued with the certificate served on 8443, not after it: no renewal awaits a
+            # reload; 90-day certificates, so proxy.demo's is inside its warning window too.
             leaf = make_leaf(
                 [name],
                 issuer=intermediate,
-                not_before=now - timedelta(days=2),
+                not_before=now + timedelta(days=days - 90),
                 not_after=now + timedelta(days=days),
             )
             (live / name / "fullchain.pem").write_bytes(leaf.pem_chain())

@@ -14,7 +14,7 @@ from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -218,6 +218,15 @@ async def _a_name_watched_twice_raises_one_repair(
     assert own.is_fixable
     assert own.translation_key == "certificate_expiring_renewable"
     assert _issue(hass, files, f"certificate_{ALWAYS_DUE}") is None
+    # The file entry's problem sensor stays on and names the entry whose repair covers it.
+    problem = er.async_get(hass).async_get_entity_id(
+        "binary_sensor", DOMAIN, f"{files.unique_id}-{ALWAYS_DUE}-certificate_problem"
+    )
+    assert problem is not None
+    state = hass.states.get(problem)
+    assert state is not None
+    assert state.state == "on"
+    assert state.attributes["repair_raised_by"] == f"{LOCAL_TITLE} ({ALWAYS_DUE})"
     issues = [
         issue
         for (domain, issue_id), issue in ir.async_get(hass).issues.items()
@@ -232,6 +241,9 @@ async def _a_name_watched_twice_raises_one_repair(
     assert again is not None
     assert not again.is_fixable
     assert again.translation_key == "certificate_expiring"
+    state = hass.states.get(problem)
+    assert state is not None
+    assert "repair_raised_by" not in state.attributes
 
 
 async def test_fix_flow_failures(hass: HomeAssistant, stopped_pebble_home: CertbotHome) -> None:

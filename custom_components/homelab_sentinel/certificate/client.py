@@ -326,7 +326,7 @@ def _no_verify_context() -> ssl.SSLContext:
     return context
 
 
-_NO_VERIFY_CONTEXT = _no_verify_context()
+NO_VERIFY_CONTEXT = _no_verify_context()
 
 
 async def _read_line(reader: CappedLineReader) -> str:
@@ -414,7 +414,7 @@ async def fetch_chain(
                 if starttls is not StartTLS.NONE:
                     await _negotiate_starttls(starttls, reader, writer)
                 await writer.start_tls(
-                    _NO_VERIFY_CONTEXT, server_hostname=None if _is_ip(sni) else sni
+                    NO_VERIFY_CONTEXT, server_hostname=None if _is_ip(sni) else sni
                 )
                 ssl_object: ssl.SSLObject = writer.get_extra_info("ssl_object")
                 chain = [

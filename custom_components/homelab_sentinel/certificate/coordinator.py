@@ -81,6 +81,8 @@ class CertificateStatus:
     renewals: tuple[RenewalEvent, ...] = ()
     # What a TLS endpoint offers besides its certificate; None for files.
     posture: PostureReport | None = None
+    # The certbot entry whose own repair covers this certificate's expiry, when one does.
+    repair_raised_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,18 +203,21 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
     @callback
     def async_update_repairs(self) -> None:
         """Raise the repair issues again, e.g. because a certbot entry now manages a name."""
-        if self.last_update_success:
-            self._sync_repairs(self.data)
+        if self.last_update_success and (snapshot := self._sync_repairs(self.data)) != self.data:
+            self.async_set_updated_data(snapshot)
 
-    def _expiry_issue(self, name: str, status: CertificateStatus) -> WantedIssue | None:
-        """The expired or expiring issue of a certificate, unless a certbot entry raises it."""
+    def _expiry_issue(
+        self, name: str, status: CertificateStatus
+    ) -> tuple[WantedIssue | None, str | None]:
+        """The expired or expiring issue of a certificate, or the certbot entry that raises it."""
         report = status.report
         if report.trust is not Trust.EXPIRED and not status.expiring:
-            return None
+            return None, None
         manager = async_find_lineage(self.hass, self._names(name, status))
         if manager is not None and manager[0].has_certificate_issue(manager[1]):
             # One problem, one repair: the certbot entry's own issue, which can renew it.
-            return None
+            certbot, lineage = manager
+            return None, f"{certbot.config_entry.title} ({lineage})"
         # A certbot entry that manages the certificate makes the issue fixable: renew now.
         fix = fix_data(*manager) if manager else None
         renewable = "_renewable" if fix is not None else ""
@@ -223,7 +228,7 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                 {"name": label, "expires": report.expires.date().isoformat()},
                 fixable=fix is not None,
                 data=fix,
-            )
+            ), None
         return WantedIssue(
             f"certificate_expiring{renewable}",
             {
@@ -233,14 +238,22 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             },
             fixable=fix is not None,
             data=fix,
-        )
+        ), None
 
-    def _sync_repairs(self, snapshot: CertificateSnapshot) -> None:
+    def _sync_repairs(self, snapshot: CertificateSnapshot) -> CertificateSnapshot:
+        """Raise the repairs a snapshot calls for; the snapshot, with who raises which."""
         wanted: dict[str, WantedIssue] = {}
+        subjects: dict[str, CertificateStatus] = {}
         for name, status in snapshot.subjects.items():
             label = name or self.config_entry.title
-            if (expiry := self._expiry_issue(name, status)) is not None:
+            expiry, raised_by = self._expiry_issue(name, status)
+            if expiry is not None:
                 wanted[f"certificate_{name}"] = expiry
+            subjects[name] = (
+                status
+                if status.repair_raised_by == raised_by
+                else replace(status, repair_raised_by=raised_by)
+            )
             if status.missing_issuer is not None:
                 wanted[f"incomplete_chain_{name}"] = WantedIssue(
                     "incomplete_chain", {"name": label, "missing_issuer": status.missing_issuer}
@@ -253,6 +266,9 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
             if status.posture is not None:
                 wanted.update(posture_issues(label, self._server_name, status.posture))
         async_sync_issues(self.hass, self.config_entry, wanted)
+        if all(subjects[name] is status for name, status in snapshot.subjects.items()):
+            return snapshot
+        return CertificateSnapshot(subjects)
 
     @property
     def _server_name(self) -> str:
@@ -274,8 +290,7 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
                     for name, status in snapshot.subjects.items()
                 }
             )
-        self._sync_repairs(snapshot)
-        return snapshot
+        return self._sync_repairs(snapshot)
 
     @abstractmethod
     async def _async_read(self) -> CertificateSnapshot:
@@ -368,8 +383,7 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
         if self._served is None or not self.last_update_success:
             return
         snapshot = CertificateSnapshot({"": self._served_status(*self._served, dt_util.utcnow())})
-        if snapshot != self.data:
-            self._sync_repairs(snapshot)
+        if snapshot != self.data and (snapshot := self._sync_repairs(snapshot)) != self.data:
             self.async_set_updated_data(snapshot)
 
     async def _async_read(self) -> CertificateSnapshot:

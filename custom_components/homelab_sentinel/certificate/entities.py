@@ -63,9 +63,14 @@ CERTIFICATE_DESCRIPTIONS = {
             translation_key="certificate_problem",
             device_class=BinarySensorDeviceClass.PROBLEM,
             is_on_fn=lambda status: status.problem,
-            attributes_fn=lambda status: (
-                {"threshold": status.threshold} if status.threshold else {}
-            ),
+            attributes_fn=lambda status: {
+                key: value
+                for key, value in (
+                    ("threshold", status.threshold),
+                    ("repair_raised_by", status.repair_raised_by),
+                )
+                if value
+            },
         ),
     ),
     Platform.EVENT: (

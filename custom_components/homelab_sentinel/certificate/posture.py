@@ -18,7 +18,7 @@ import ssl
 from urllib.parse import urlsplit
 import warnings
 
-from .client import CertificateError, StartTLS, _negotiate_starttls
+from .client import NO_VERIFY_CONTEXT, CertificateError, StartTLS, _negotiate_starttls
 
 # Response headers larger than this are not a web server's answer to `HEAD /`.
 MAX_HEADER_BYTES = 16 * 1024
@@ -95,18 +95,6 @@ def _pinned_context(protocol: TLSProtocol) -> ssl.SSLContext | None:
 _PINNED_CONTEXTS: Mapping[TLSProtocol, ssl.SSLContext | None] = {
     protocol: _pinned_context(protocol) for protocol in TLSProtocol
 }
-
-
-def _any_version_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    return context
-
-
-_HTTPS_CONTEXT = _any_version_context()
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +382,7 @@ async def probe_hsts(
         return await asyncio.open_connection(
             host,
             port,
-            ssl=_HTTPS_CONTEXT,
+            ssl=NO_VERIFY_CONTEXT,
             server_hostname=_sni(server_name) or "",
             limit=MAX_HEADER_BYTES,
             happy_eyeballs_delay=0.25,
