@@ -80,13 +80,6 @@ async def add_entry(
     return entry
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """The state of an entity, which must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 def entity_of(hass: HomeAssistant, platform: str, unique_id: str) -> str:
     """The entity ID of an entity of this integration, by unique_id."""
     entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)

@@ -30,16 +30,8 @@ from custom_components.homelab_sentinel.repairs import (
     async_create_fix_flow,
 )
 
-from .common import (
-    LOCAL_TITLE,
-    add_entry,
-    device_of,
-    entity_of,
-    local_data,
-    ssh_data,
-    state_of,
-    unique_id_of,
-)
+from ..states import state_of
+from .common import LOCAL_TITLE, add_entry, device_of, entity_of, local_data, ssh_data, unique_id_of
 from .conftest import ALWAYS_DUE, NOT_DUE, CertbotHome, KeyPair, SshServer, SshUser
 
 

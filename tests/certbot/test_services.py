@@ -19,7 +19,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.homelab_sentinel.const import DOMAIN
 from tests.certificate.certs import Issued, make_ca, make_leaf
 
-from .common import add_entry, device_of, entity_of, local_data, state_of
+from ..states import state_of
+from .common import add_entry, device_of, entity_of, local_data
 from .conftest import ALWAYS_DUE, NOT_DUE, CertbotHome
 
 

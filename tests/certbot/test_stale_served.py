@@ -14,7 +14,8 @@ from custom_components.homelab_sentinel.const import DOMAIN
 
 from ..certificate.certs import make_ca, make_leaf
 from ..certificate.conftest import Servers, days_from_now
-from ..certificate.helpers import attributes_of, setup_endpoint, setup_file, state_of
+from ..certificate.helpers import setup_endpoint, setup_file
+from ..states import attributes_of, state_of
 from .common import add_entry, local_data
 from .conftest import NOT_DUE, CertbotHome
 

@@ -61,20 +61,6 @@ async def setup_file(hass: HomeAssistant, path: Path, *, title: str = "disk") ->
     return entry
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """An entity's state, which must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
-def attributes_of(hass: HomeAssistant, entity_id: str) -> dict[str, Any]:
-    """An entity's attributes, which must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return dict(state.attributes)
-
-
 class FiredEvents:
     """The events an event entity fires, told apart from its state being restored."""
 

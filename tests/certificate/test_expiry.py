@@ -15,9 +15,10 @@ from custom_components.homelab_sentinel.certificate.expiry import (
 )
 from custom_components.homelab_sentinel.const import DOMAIN
 
+from ..states import attributes_of, state_of
 from .certs import Issued, make_leaf
 from .conftest import Servers, days_from_now
-from .helpers import attributes_of, setup_endpoint, state_of
+from .helpers import setup_endpoint
 
 HOUR = 1 / 24
 

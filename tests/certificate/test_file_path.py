@@ -20,9 +20,10 @@ from custom_components.homelab_sentinel.certificate.served import (
 )
 from custom_components.homelab_sentinel.const import DOMAIN
 
+from ..states import state_of
 from .certs import Issued, make_leaf
 from .conftest import days_from_now
-from .helpers import FiredEvents, setup_file, state_of
+from .helpers import FiredEvents, setup_file
 
 
 def _archive(root: Path, name: str, issued: Issued, number: int) -> Path:

@@ -26,9 +26,10 @@ from custom_components.homelab_sentinel.certificate.posture import (
     TLSProtocol,
 )
 
+from ..states import state_of
 from .certs import Issued
 from .conftest import Servers
-from .helpers import setup_endpoint, state_of
+from .helpers import setup_endpoint
 
 DAYS = "sensor.proxy_days_remaining"
 

@@ -21,9 +21,10 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
 
+from ..states import attributes_of, state_of
 from .certs import Issued, make_ca, make_leaf
 from .conftest import IssuerServer, days_from_now
-from .helpers import FiredEvents, attributes_of, setup_endpoint, setup_file, state_of
+from .helpers import FiredEvents, setup_endpoint, setup_file
 from .nginx_lifecycle import Nginx
 
 TRUST = "sensor.proxy_trust"

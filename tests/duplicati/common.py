@@ -86,20 +86,6 @@ async def password_entry(
     return entry
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    """An entity's state, which must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
-def attributes_of(hass: HomeAssistant, entity_id: str) -> dict[str, Any]:
-    """An entity's attributes, which must exist."""
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return dict(state.attributes)
-
-
 def calls(simulator: DuplicatiSimulator) -> list[tuple[str, str]]:
     """Method and path of each request received since the last clear."""
     return [(request.method, request.path) for request in simulator.requests]

@@ -30,16 +30,8 @@ from custom_components.homelab_sentinel.duplicati.coordinator import (
 )
 from custom_components.homelab_sentinel.repairs import async_create_fix_flow
 
-from .common import (
-    LEAKY_TARGET,
-    add_entry,
-    attributes_of,
-    calls,
-    entity_id,
-    issue_forever_token,
-    password_entry,
-    state_of,
-)
+from ..states import attributes_of, state_of
+from .common import LEAKY_TARGET, add_entry, calls, entity_id, issue_forever_token, password_entry
 from .conftest import SimulatorFactory
 from .simulator import DuplicatiSimulator
 

@@ -24,7 +24,8 @@ from custom_components.homelab_sentinel.duplicati.coordinator import (
 )
 from custom_components.homelab_sentinel.duplicati.models import BackupJob, BackupResult
 
-from .common import LEAKY_TARGET, attributes_of, calls, password_entry, state_of
+from ..states import attributes_of, state_of
+from .common import LEAKY_TARGET, calls, password_entry
 from .conftest import SimulatorFactory
 from .simulator import DuplicatiSimulator
 

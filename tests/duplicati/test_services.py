@@ -16,7 +16,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.homelab_sentinel.const import DOMAIN
 from tests.certificate.certs import make_leaf
 
-from .common import calls, password_entry, state_of
+from ..states import state_of
+from .common import calls, password_entry
 from .conftest import SimulatorFactory
 
 pytestmark = pytest.mark.usefixtures("fast_task_follow")

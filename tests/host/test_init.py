@@ -15,8 +15,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.homelab_sentinel.const import DOMAIN
 from custom_components.homelab_sentinel.diagnostics import async_get_config_entry_diagnostics
-from tests.certbot.common import entity_of, state_of
+from tests.certbot.common import entity_of
 from tests.certbot.conftest import KeyPair, SshUser
+from tests.states import state_of
 
 from .common import LOCAL_DATA, add_entry, ssh_data, use_world
 from .conftest import UNATTENDED_UPGRADES, AptWorld, HostSshServer
