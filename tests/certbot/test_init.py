@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 import logging
 from types import SimpleNamespace
@@ -109,29 +110,34 @@ async def test_entities_devices_and_repairs(
     assert not await async_remove_config_entry_device(hass, entry, lineage)
 
 
-async def test_certificate_entries_get_a_renew_fix_while_certbot_manages_them(
+@pytest.fixture
+async def live_files(
     hass: HomeAssistant, certbot_home: CertbotHome
-) -> None:
-    # pebble issues 5-day certificates, which count as expiring in their last fifth (1 day):
-    # the certificate file entry reads them as it will four and a half days from now.
+) -> AsyncIterator[MockConfigEntry]:
+    """A certificate_file entry on certbot's live/ directory, set up.
+
+    pebble issues 5-day certificates, which count as expiring in their last fifth (1 day): the
+    entry reads them as it will four and a half days from now.
+    """
     later = SimpleNamespace(utcnow=lambda: dt_util.utcnow() + timedelta(days=4.5))
     with patch.object(certificate_coordinator, "dt_util", later):
-        await _certificate_entries_get_a_renew_fix(hass, certbot_home)
+        live = certbot_home.config_dir / "live"
+        files = MockConfigEntry(
+            domain=DOMAIN,
+            title="live",
+            unique_id=f"file:{live}",
+            data={"kind": "certificate_file", "path": str(live)},
+        )
+        files.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(files.entry_id)
+        await hass.async_block_till_done()
+        yield files
 
 
-async def _certificate_entries_get_a_renew_fix(
-    hass: HomeAssistant, certbot_home: CertbotHome
+async def test_certificate_entries_get_a_renew_fix_while_certbot_manages_them(
+    hass: HomeAssistant, certbot_home: CertbotHome, live_files: MockConfigEntry
 ) -> None:
-    live = certbot_home.config_dir / "live"
-    files = MockConfigEntry(
-        domain=DOMAIN,
-        title="live",
-        unique_id=f"file:{live}",
-        data={"kind": "certificate_file", "path": str(live)},
-    )
-    files.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(files.entry_id)
-    await hass.async_block_till_done()
+    files = live_files
     issue = _issue(hass, files, f"certificate_{NOT_DUE}")
     assert issue is not None
     assert not issue.is_fixable
@@ -180,27 +186,9 @@ async def _certificate_entries_get_a_renew_fix(
 
 
 async def test_a_name_watched_twice_raises_one_repair(
-    hass: HomeAssistant, certbot_home: CertbotHome
+    hass: HomeAssistant, certbot_home: CertbotHome, live_files: MockConfigEntry
 ) -> None:
-    # The file entry reads pebble's 5-day certificates inside their last fifth, as above.
-    later = SimpleNamespace(utcnow=lambda: dt_util.utcnow() + timedelta(days=4.5))
-    with patch.object(certificate_coordinator, "dt_util", later):
-        await _a_name_watched_twice_raises_one_repair(hass, certbot_home)
-
-
-async def _a_name_watched_twice_raises_one_repair(
-    hass: HomeAssistant, certbot_home: CertbotHome
-) -> None:
-    live = certbot_home.config_dir / "live"
-    files = MockConfigEntry(
-        domain=DOMAIN,
-        title="live",
-        unique_id=f"file:{live}",
-        data={"kind": "certificate_file", "path": str(live)},
-    )
-    files.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(files.entry_id)
-    await hass.async_block_till_done()
+    files = live_files
     assert _issue(hass, files, f"certificate_{ALWAYS_DUE}") is not None
 
     # certbot's entry raises the issue, with its renew-now fix; the file entry's goes.
