@@ -26,7 +26,6 @@ class SentinelBinarySensorDescription(SentinelEntityDescription, BinarySensorEnt
     """A binary sensor whose state comes from its subject's data."""
 
     is_on_fn: Callable[[Any], bool | None]
-    attributes_fn: Callable[[Any], dict[str, Any]] | None = None
 
 
 class SentinelBinarySensor(SentinelEntity, BinarySensorEntity):
@@ -38,13 +37,6 @@ class SentinelBinarySensor(SentinelEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """The state the last poll found."""
         return self.entity_description.is_on_fn(self.subject_data)
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Attributes the description asks for."""
-        if self.entity_description.attributes_fn is None:
-            return None
-        return self.entity_description.attributes_fn(self.subject_data)
 
 
 async def async_setup_entry(

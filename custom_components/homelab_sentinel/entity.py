@@ -20,6 +20,8 @@ class SentinelEntityDescription(EntityDescription):
     """Describes an entity; per_subject ones repeat for every watched thing."""
 
     per_subject: bool = True
+    # State attributes from the subject's data, for the entities that have some.
+    attributes_fn: Callable[[Any], dict[str, Any]] | None = None
 
 
 class SentinelEntity(CoordinatorEntity[SentinelCoordinator[Any]]):
@@ -64,6 +66,13 @@ class SentinelEntity(CoordinatorEntity[SentinelCoordinator[Any]]):
         """Write the state only when the poll changed this entity's subject."""
         if self.coordinator.subject_changed(self.subject):
             super()._handle_coordinator_update()
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Attributes the description asks for."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.subject_data)
 
     @property
     def subject_data(self) -> Any:

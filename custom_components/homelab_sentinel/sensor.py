@@ -25,7 +25,6 @@ class SentinelSensorDescription(SentinelEntityDescription, SensorEntityDescripti
     """A sensor whose value and attributes come from its subject's data."""
 
     value_fn: Callable[[Any], StateType | datetime]
-    attributes_fn: Callable[[Any], dict[str, Any]] | None = None
 
 
 class SentinelSensor(SentinelEntity, SensorEntity):
@@ -37,13 +36,6 @@ class SentinelSensor(SentinelEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """The value the last poll found."""
         return self.entity_description.value_fn(self.subject_data)
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Attributes the description asks for."""
-        if self.entity_description.attributes_fn is None:
-            return None
-        return self.entity_description.attributes_fn(self.subject_data)
 
 
 async def async_setup_entry(

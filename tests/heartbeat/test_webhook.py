@@ -14,6 +14,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import issue_registry as ir
+from multidict import MultiDict
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -548,3 +549,72 @@ async def test_with_curl(hass: HomeAssistant, client: HassClient) -> None:
     assert await run("-G", f"{url}?status=fail") == (0, b"failed\n")
     await hass.async_block_till_done()
     assert _state(hass, LAST_RESULT).state == "failed"
+
+
+class _Body:
+    """A request body that breaks off, as when the caller hangs up halfway."""
+
+    async def read(self, n: int = -1) -> bytes:
+        raise ConnectionResetError("Connection lost")
+
+
+class _Request:
+    """What the webhook handler reads of a request."""
+
+    def __init__(self, content: Any) -> None:
+        self.content = content
+        self.content_length: int | None = None
+        self.query = MultiDict[str]()
+
+
+class _Empty:
+    async def read(self, n: int = -1) -> bytes:
+        return b""
+
+
+async def test_a_call_that_breaks_off_changes_nothing_and_names_no_webhook(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = await add_heartbeat(hass)
+    before = _snapshot(hass)
+    handle = entry.runtime_data._async_handle_webhook
+    response = await handle(hass, WEBHOOK_ID, _Request(_Body()))
+    assert response.status == 400
+    assert _snapshot(hass) == before
+    assert WEBHOOK_ID not in caplog.text
+
+
+async def test_a_call_read_while_the_entry_unloads_records_nothing(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    entry = await add_heartbeat(hass)
+    handle = entry.runtime_data._async_handle_webhook
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    stored = json.dumps(hass_storage.get(f"{DOMAIN}.heartbeat.{entry.entry_id}"), default=str)
+    response = await handle(hass, WEBHOOK_ID, _Request(_Empty()))
+    assert response.status == 503
+    assert (
+        json.dumps(hass_storage.get(f"{DOMAIN}.heartbeat.{entry.entry_id}"), default=str) == stored
+    )
+
+
+async def test_a_call_that_cannot_be_stored_still_counts(
+    hass: HomeAssistant, call: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = await add_heartbeat(hass)
+
+    async def disk_full(data: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(entry.runtime_data._store, "async_save", disk_full)
+    assert (await call(query="status=success"))[0] == 200
+    assert _state(hass, LAST_RESULT).state == "success"
+
+
+async def test_a_long_or_unprintable_report_name_is_left_out(
+    hass: HomeAssistant, call: Caller
+) -> None:
+    await add_heartbeat(hass)
+    for name in ("x" * 101, "two\nlines"):
+        assert (await call(body=duplicati_report(backup_name=name)))[0] == 200
+        assert _state(hass, RUN).attributes["name"] is None

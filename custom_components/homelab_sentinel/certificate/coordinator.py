@@ -203,7 +203,13 @@ class _CertificateCoordinatorBase(SentinelCoordinator[CertificateSnapshot], ABC)
     @callback
     def async_update_repairs(self) -> None:
         """Raise the repair issues again, e.g. because a certbot entry now manages a name."""
-        if self.last_update_success and (snapshot := self._sync_repairs(self.data)) != self.data:
+        if not self.last_update_success:
+            return
+        # Renewals belong to the poll that saw them: telling the entities again fires none.
+        unfired = CertificateSnapshot(
+            {name: replace(status, renewals=()) for name, status in self.data.subjects.items()}
+        )
+        if (snapshot := self._sync_repairs(unfired)) != unfired:
             self.async_set_updated_data(snapshot)
 
     def _expiry_issue(
@@ -360,7 +366,11 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
         # A file renewed less than an hour ago is judged again when its hour is up, not only at
         # the next poll.
         self._cancel_stale_recheck()
-        if (recheck := self._on_disk.stale_from(report, now)) is not None:
+        # A poll that ends after the entry unloaded leaves no timer behind.
+        if (
+            not self._shutdown_requested
+            and (recheck := self._on_disk.stale_from(report, now)) is not None
+        ):
             self._recheck_stale = async_track_point_in_utc_time(
                 self.hass, self._async_stale_recheck, recheck + timedelta(seconds=1)
             )
@@ -382,8 +392,10 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
         """A certificate file entry changed: judge the last served certificate against it."""
         if self._served is None or not self.last_update_success:
             return
-        snapshot = CertificateSnapshot({"": self._served_status(*self._served, dt_util.utcnow())})
-        if snapshot != self.data and (snapshot := self._sync_repairs(snapshot)) != self.data:
+        snapshot = self._sync_repairs(
+            CertificateSnapshot({"": self._served_status(*self._served, dt_util.utcnow())})
+        )
+        if snapshot != self.data:
             self.async_set_updated_data(snapshot)
 
     async def _async_read(self) -> CertificateSnapshot:
@@ -402,24 +414,22 @@ class RemoteCertificateCoordinator(_CertificateCoordinatorBase):
                 timeout_seconds=DEFAULT_TIMEOUT,
             )
         )
-        chain: list[x509.Certificate] | None = None
         try:
             chain = await fetch_chain(
                 host, data[CONF_PORT], server_name=server_name, starttls=self.starttls
             )
+            now = dt_util.utcnow()
+            report = assess_chain(chain, self._store, server_name, now)
+            report, missing_issuer = await complete_chain(
+                self._issuers, chain, report, self._store, server_name, now
+            )
+            self._issuers.forget_others({chain[0].fingerprint(hashes.SHA256())})
+            self._served = (report, missing_issuer, await posture)
         except CertificateError as err:
             raise _update_failed(err, placeholders) from err
         finally:
-            if chain is None:
-                # Nothing to report on an endpoint whose certificate cannot be read.
-                posture.cancel()
-        now = dt_util.utcnow()
-        report = assess_chain(chain, self._store, server_name, now)
-        report, missing_issuer = await complete_chain(
-            self._issuers, chain, report, self._store, server_name, now
-        )
-        self._issuers.forget_others({chain[0].fingerprint(hashes.SHA256())})
-        self._served = (report, missing_issuer, await posture)
+            # Nothing to report on an endpoint whose certificate cannot be read or judged.
+            posture.cancel()
         return CertificateSnapshot({"": self._served_status(*self._served, now)})
 
 
@@ -453,7 +463,9 @@ class FileCertificateCoordinator(_CertificateCoordinatorBase):
             chains, leaves = await self.hass.async_add_executor_job(self._read_with_times)
         except CertificateError as err:
             raise _update_failed(err, {"path": path}) from err
-        self._on_disk.async_publish(self.config_entry.entry_id, leaves)
+        if not self._shutdown_requested:
+            # A poll that ends after the entry unloaded must not put its files back.
+            self._on_disk.async_publish(self.config_entry.entry_id, leaves)
         now = dt_util.utcnow()
         return CertificateSnapshot(
             {

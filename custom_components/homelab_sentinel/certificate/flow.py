@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult
@@ -76,21 +77,22 @@ async def validate_remote(hass: HomeAssistant, user_input: dict[str, Any]) -> Va
     return ValidatedEntry(f"cert:{host}:{port}:{server_name}", title, data)
 
 
-def _probe_path(path: str) -> str:
+def _probe_path(given: str) -> tuple[str, str]:
+    """The path as the entry keeps it (``~`` expanded, links kept) and as it resolves."""
     try:
+        path = os.path.expanduser(check_path(given))  # noqa: PTH111
         real = resolve_path(path)
     except UserFileError as err:
         raise file_error(err) from err
     if not CertificateFileReader(real).read():
         raise NoCertificateError(f"no certificate under {real}")
-    return real
+    return path, real
 
 
 async def validate_file(hass: HomeAssistant, user_input: dict[str, Any]) -> ValidatedEntry:
     """Read the file or directory once, as the coordinator will."""
-    path = str(user_input[CONF_PATH])
     try:
-        real = await hass.async_add_executor_job(_probe_path, path)
+        path, real = await hass.async_add_executor_job(_probe_path, str(user_input[CONF_PATH]))
     except CertificateError as err:
         raise FlowError(error_key(err), CONF_PATH) from err
     # The path is kept as given, so a link such as live/NAME/fullchain.pem follows renewals.

@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from yarl import URL
 
+from ..capped_read import ResponseTooLargeError, read_capped_body
 from .client import CertificateReport, Trust, TrustStore, judge_trust
 
 _LOGGER = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 5.0
 MAX_ISSUER_BYTES = 64 * 1024
-_CHUNK = 8 * 1024
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 
 
@@ -73,14 +73,10 @@ async def _download(session: aiohttp.ClientSession, url_text: str) -> bytes:
     ) as response:
         if response.status != 200:
             raise IssuerFetchError(f"the caIssuers URL answered HTTP {response.status}")
-        if (response.content_length or 0) > MAX_ISSUER_BYTES:
-            raise IssuerFetchError("the caIssuers URL sent more than 64 KiB")
-        data = bytearray()
-        while chunk := await response.content.read(_CHUNK):
-            data += chunk
-            if len(data) > MAX_ISSUER_BYTES:
-                raise IssuerFetchError("the caIssuers URL sent more than 64 KiB")
-        return bytes(data)
+        try:
+            return await read_capped_body(response, MAX_ISSUER_BYTES)
+        except ResponseTooLargeError as err:
+            raise IssuerFetchError("the caIssuers URL sent more than 64 KiB") from err
 
 
 class IssuerFetcher:

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from aiohttp.hdrs import METH_GET, METH_POST, METH_PUT
 from aiohttp.web import Request, Response
+from aiohttp.web_protocol import RequestPayloadError
 from homeassistant.components import webhook
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_NAME, CONF_WEBHOOK_ID
@@ -232,11 +233,14 @@ class HeartbeatCoordinator(SentinelCoordinator[HeartbeatData]):
         self._store = _store(hass, entry.entry_id)
         self._state = HeartbeatState()
         self._cancel_timer: CALLBACK_TYPE | None = None
-        entry.async_on_unload(self._async_cancel_timer)
+        # A call still being read when the entry unloads records nothing.
+        self._closed = False
+        entry.async_on_unload(self._async_close)
 
     async def _async_setup(self) -> None:
         stored = await self._store.async_load()
-        if stored:
+        # A Store edited by hand loses only what it spoiled, even its whole shape.
+        if isinstance(stored, dict):
             self._state = HeartbeatState.from_stored(stored)
         webhook_id: str = self.config_entry.data[CONF_WEBHOOK_ID]
         webhook.async_register(
@@ -271,6 +275,11 @@ class HeartbeatCoordinator(SentinelCoordinator[HeartbeatData]):
         self.async_set_updated_data(self._judge())
 
     @callback
+    def _async_close(self) -> None:
+        self._closed = True
+        self._async_cancel_timer()
+
+    @callback
     def _async_cancel_timer(self) -> None:
         if self._cancel_timer is not None:
             self._cancel_timer()
@@ -289,10 +298,20 @@ class HeartbeatCoordinator(SentinelCoordinator[HeartbeatData]):
         except PingError as err:
             LOGGER.info("Heartbeat %s refused a call: %s", self.config_entry.title, err)
             return Response(status=HTTPStatus.BAD_REQUEST, text=f"{err}\n")
+        except (OSError, RequestPayloadError) as err:
+            # The caller hung up or sent a broken body. Handled here: Home Assistant's webhook
+            # component would log the error with the webhook ID, a secret.
+            LOGGER.info("Heartbeat %s lost a call: %s", self.config_entry.title, err)
+            return Response(status=HTTPStatus.BAD_REQUEST, text="incomplete request\n")
         if ping is None:
             return Response(status=HTTPStatus.OK, text="ignored: not a backup\n")
+        if self._closed:
+            return Response(status=HTTPStatus.SERVICE_UNAVAILABLE, text="not recorded\n")
         self._state, event = apply_ping(self._state, ping, dt_util.utcnow())
-        await self._store.async_save(self._state.as_stored())
+        try:
+            await self._store.async_save(self._state.as_stored())
+        except OSError:
+            LOGGER.exception("Heartbeat %s could not store a call", self.config_entry.title)
         self.async_set_updated_data(self._judge((event,)))
         return Response(status=HTTPStatus.OK, text=f"{self._state.last_result}\n")
 

@@ -25,6 +25,7 @@ from ..capped_read import (
 )
 
 MAX_BODY_BYTES: Final = 1024 * 1024
+MAX_REPORT_NAME: Final = 100
 _EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
 
 
@@ -153,7 +154,10 @@ def _report_ping(body: bytes) -> Ping | None:
     return Ping(
         _REPORT_OUTCOMES[result],
         Source.DUPLICATI,
-        name=name if isinstance(name, str) and name else None,
+        # The name goes into the run event: a short, printable one or none.
+        name=name
+        if isinstance(name, str) and 0 < len(name) <= MAX_REPORT_NAME and name.isprintable()
+        else None,
         began=_report_time(data, "BeginTime"),
         ended=_report_time(data, "EndTime"),
     )
