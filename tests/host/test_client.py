@@ -316,7 +316,7 @@ async def test_no_ssh_server(apt_world: AptWorld) -> None:
 def tool_directory(directory: Path) -> Path:
     """A PATH holding only what a system without apt has of the commands read (blocking)."""
     directory.mkdir()
-    for tool in ("grep", "find", "tail", "sh"):
+    for tool in ("env", "grep", "find", "tail", "sh"):
         (directory / tool).symlink_to(f"/usr/bin/{tool}")
     directory.chmod(0o755)
     return directory
@@ -418,6 +418,10 @@ def test_parsers() -> None:
     assert sshd_directives("   # a comment") is None
     assert sshd_directives('Banner "unclosed') is None
     assert sshd_directives("PermitRootLogin=yes") == ("permitrootlogin", ["yes"])
+    # sshd takes tabs, and white space around one "=", as separators too.
+    assert sshd_directives("PasswordAuthentication\tno") == ("passwordauthentication", ["no"])
+    assert sshd_directives("Match\tUser bob") == ("match", ["User", "bob"])
+    assert sshd_directives("PermitRootLogin = no") == ("permitrootlogin", ["no"])
 
 
 async def test_includes_followed_as_sshd_does(apt_world: AptWorld) -> None:

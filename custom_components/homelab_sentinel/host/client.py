@@ -36,6 +36,8 @@ _LOG_NAME: Final = "unattended-upgrades.log"
 _UPGRADE_STAMP: Final = "upgrade-stamp"
 # apt's answers must not depend on the host's language; the package cache is never written.
 _APT_PREFIX: Final = ("env", "LC_ALL=C")
+# What env exits with when the command it should run does not exist.
+_COMMAND_NOT_FOUND: Final = 127
 _NO_CACHE_FILES: Final = ("-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=")
 _APT_CONFIG_LINE = re.compile(r'^(?P<key>[^\s"]+) "(?P<value>(?:[^"\\]|\\.)*)";$')
 _INST_LINE = re.compile(
@@ -305,6 +307,7 @@ class _SshdDirectives:
         self.values.setdefault(keyword, value)
 
 
+_DIRECTIVE: Final = re.compile(r"([^\s=]+)\s*=?\s*(.*)")
 _KEYWORD_ALIASES: Final = {
     "challengeresponseauthentication": "kbdinteractiveauthentication",
 }
@@ -315,15 +318,13 @@ def sshd_directives(line: str) -> tuple[str, list[str]] | None:
     stripped = line.strip()
     if not stripped or stripped.startswith("#"):
         return None
-    keyword, _, rest = stripped.partition(" ") if " " in stripped else stripped.partition("=")
-    if "=" in keyword:
-        keyword, _, more = keyword.partition("=")
-        rest = f"{more} {rest}"
+    # sshd separates the keyword from its arguments by white space (tabs too) or one "=".
+    keyword, rest = _DIRECTIVE.match(stripped).groups()  # type: ignore[union-attr]
     try:
-        arguments = shlex.split(rest.strip().lstrip("="), comments=True)
+        arguments = shlex.split(rest, comments=True)
     except ValueError:
         return None
-    keyword = keyword.strip().lower()
+    keyword = keyword.lower()
     return _KEYWORD_ALIASES.get(keyword, keyword), arguments
 
 
@@ -498,6 +499,9 @@ class HostClient:
             config = await self._run([*_APT_PREFIX, "apt-config", "dump"])
         except CommandNotFoundError as err:
             raise UnsupportedOsError(os_name) from err
+        if config.exit_status == _COMMAND_NOT_FOUND:
+            # env ran, apt-config did not: a system without apt.
+            raise UnsupportedOsError(os_name)
         if config.exit_status != 0:
             raise HostError("apt-config failed", config.stderr.strip()[:500])
         apt = parse_apt_config(config.stdout)
@@ -536,7 +540,7 @@ class HostClient:
                         if line.strip()
                     }
                 )
-            ),
+            )[:MAX_LISTED_PACKAGES],
             updates=self._updates,
             lists_updated=listing.newest_below(apt.lists, excluding=("lock",)),
             automatic_updates=AutomaticUpdates(
@@ -678,11 +682,14 @@ class HostClient:
             directives.unreadable.append(pattern)
             return []
         if not _GLOB_CHARACTERS & set(name):
-            result = await self._run(["grep", "-aH", "-e", "", "--", pattern])
+            result = await self._run([*_APT_PREFIX, "grep", "-aH", "-e", "", "--", pattern])
             if "Permission denied" in result.stderr:
                 directives.unreadable.append(pattern)
             return [_grep_lines(result.stdout, [pattern]).get(pattern, [])]
-        result = await self._run(["grep", "-aHr", f"--include={name}", "-e", "", "--", directory])
+        # -R: drop-in files are often links (e.g. into /usr/share).
+        result = await self._run(
+            [*_APT_PREFIX, "grep", "-aHR", f"--include={name}", "-e", "", "--", directory]
+        )
         if "Permission denied" in result.stderr:
             directives.unreadable.append(pattern)
         files = _grep_files(result.stdout)
