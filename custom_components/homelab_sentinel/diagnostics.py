@@ -30,6 +30,12 @@ TO_REDACT = {
     "new_failed_logins",
     # heartbeat: whoever knows it can report for the job.
     "webhook_id",
+    # home_assistant: who has no MFA or holds tokens, and who failed to log in from where.
+    "users_without_mfa",
+    "admins_without_mfa",
+    "user",
+    "addresses",
+    "new_failures",
 }
 
 

@@ -175,6 +175,26 @@ async def test_failed_logins_and_bans(
         assert "not-a-token" not in text
 
 
+async def test_failures_leave_the_window_between_polls(
+    hass: HomeAssistant, http_client: ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    # A week between polls: only the window's own clock can take the failures out.
+    entry = await add_entry(hass, {"scan_interval": 7 * 24 * 3600})
+    polls = entry.runtime_data.data
+    assert await wrong_password(http_client, EXTERNAL) == 200
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, "failed_logins").state == "1"
+    freezer.tick(timedelta(hours=23))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert state(hass, "failed_logins").state == "1"
+    freezer.tick(timedelta(hours=1, minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert state(hass, "failed_logins").state == "0"
+    assert entry.runtime_data.data.subjects[""].http == polls.subjects[""].http
+
+
 async def test_counts_survive_a_restart(
     hass: HomeAssistant, http_client: ClientSession, hass_storage: dict[str, Any]
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..user_files import UserFileError, UserFileNotFoundError, read_user_file
+from .secrets_scan import SAFE_LOADER
 
 # Home Assistant appends about 60 bytes per ban; this is room for tens of thousands.
 MAX_BANS_FILE_BYTES = 4 << 20
@@ -43,7 +44,7 @@ def _banned_at(value: object) -> datetime | None:
 def parse_bans(content: bytes) -> list[Ban]:
     """The bans in an ip_bans.yaml, newest first; entries Home Assistant would skip are skipped."""
     try:
-        document = yaml.load(content, Loader=yaml.CSafeLoader)
+        document = yaml.load(content, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         raise BansFileError(str(getattr(err, "problem", None) or "not YAML")) from err
     if document is None:

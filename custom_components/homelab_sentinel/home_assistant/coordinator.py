@@ -35,9 +35,11 @@ from homeassistant.components.http.const import (
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_FRIENDLY_NAME, STATE_ON
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.system_info import async_get_system_info
 from homeassistant.util import dt as dt_util
@@ -230,6 +232,13 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         self._entities_added = False
         self._scanner = ConfigurationScanner(Path(hass.config.config_dir))
         self._privileges: tuple[datetime, privileges.Privileges] | None = None
+        self._cancel_expiry: CALLBACK_TYPE | None = None
+
+    @callback
+    def _async_stop_expiry(self) -> None:
+        if self._cancel_expiry is not None:
+            self._cancel_expiry()
+            self._cancel_expiry = None
 
     async def _async_setup(self) -> None:
         self._logins.load(await self._login_store.async_load())
@@ -242,6 +251,12 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         self.config_entry.async_on_unload(
             self.config_entry.async_on_state_change(self._entry_state_changed)
         )
+        # Backup agents and update entities come with integrations that may load after this one:
+        # look again once Home Assistant has started, not an hour later.
+        self.config_entry.async_on_unload(async_at_started(self.hass, self._async_started))
+
+    async def _async_started(self, _hass: HomeAssistant) -> None:
+        await self.async_request_refresh()
 
     @callback
     def _entry_state_changed(self) -> None:
@@ -254,6 +269,7 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
 
     async def async_shutdown(self) -> None:
         """Stop, and keep the failed logins counted so far."""
+        self._async_stop_expiry()
         await super().async_shutdown()
         await self._login_store.async_save(self._logins.as_dict())
 
@@ -285,6 +301,29 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         self._logins.add(address, when)
         self._logins.expire(when)
         self._login_store.async_delay_save(self._logins.as_dict, _SAVE_DELAY)
+        self._show_failed_logins(((str(address), is_local(address)),))
+
+    @callback
+    def _async_window_moved(self, now: datetime) -> None:
+        """Failures 24 hours old leave the count when they do, not at the next poll."""
+        self._cancel_expiry = None
+        if self._logins.expire(now):
+            self._login_store.async_delay_save(self._logins.as_dict, _SAVE_DELAY)
+            self._show_failed_logins(())
+        else:
+            self._schedule_window_expiry()
+
+    @callback
+    def _schedule_window_expiry(self) -> None:
+        self._async_stop_expiry()
+        if (moment := self._logins.next_expiry()) is not None:
+            self._cancel_expiry = async_track_point_in_utc_time(
+                self.hass, self._async_window_moved, moment
+            )
+
+    @callback
+    def _show_failed_logins(self, new_failures: tuple[tuple[str, bool], ...]) -> None:
+        self._schedule_window_expiry()
         # Before the first poll there is nothing to show yet; the poll will show the count.
         current: HomeAssistantData | None = getattr(self, "data", None)
         if current is None:
@@ -296,7 +335,7 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
                     status,
                     failed_logins=self._logins.summary(),
                     new_bans=(),
-                    new_failures=((str(address), is_local(address)),),
+                    new_failures=new_failures,
                 )
             }
         )
@@ -333,6 +372,7 @@ class HomeAssistantCoordinator(SentinelCoordinator[HomeAssistantData]):
         account = await self._async_privileges(now) if installation == CORE_INSTALLATION else None
         bans, bans_error, new_bans = await self._async_read_bans()
         self._logins.expire(now)
+        self._schedule_window_expiry()
         status = HomeAssistantStatus(
             http=http,
             external_url_scheme=scheme,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 import heapq
 from ipaddress import IPv4Address, IPv6Address, ip_address
 import re
@@ -20,7 +20,10 @@ MAX_LISTED_ADDRESSES = 20
 # Home Assistant's `http-login` notification: "... from <host> (<address>). See the log for
 # details." The host may come from reverse DNS, which anyone can set: only the address, last in
 # the message, is read.
-_NOTIFICATION_ADDRESS = re.compile(r"\(([0-9A-Fa-f:.]{2,45})\)\. See the log for details\.\Z")
+# A link-local IPv6 address carries its zone, e.g. (fe80::1%eth0).
+_NOTIFICATION_ADDRESS = re.compile(
+    r"\(([0-9A-Fa-f:.]{2,45}(?:%[\w.-]{1,32})?)\)\. See the log for details\.\Z"
+)
 
 
 def address_in_notification(message: str) -> IPv4Address | IPv6Address | None:
@@ -135,6 +138,13 @@ class FailedLoginWindow:
             self._forget(key, self._buckets.pop(key))
             expired = True
         return expired
+
+    def next_expiry(self) -> datetime | None:
+        """When the oldest minute held leaves the window; None when the window is empty."""
+        if not self._buckets:
+            return None
+        minute = next(iter(self._buckets))[1]
+        return datetime.fromtimestamp((minute + 1) * 60, UTC) + WINDOW
 
     def summary(self) -> FailedLoginSummary:
         """Counts over the window, the busiest addresses first."""

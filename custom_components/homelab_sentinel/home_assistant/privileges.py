@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 import os
+import signal
 import subprocess
 
 SUDO_CHECK: tuple[str, ...] = ("sudo", "-n", "true")
@@ -43,9 +45,19 @@ async def passwordless_sudo(command: tuple[str, ...] = SUDO_CHECK) -> bool | Non
         async with asyncio.timeout(SUDO_TIMEOUT):
             return await process.wait() == 0
     except TimeoutError:
-        process.kill()
-        await process.wait()
+        await _kill(process)
         return None
+    except BaseException:
+        # Cancelled (the entry unloads): no sudo is left behind.
+        await _kill(process)
+        raise
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """Stop sudo and whatever it started (its own session and process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await asyncio.shield(process.wait())
 
 
 async def probe_privileges() -> Privileges:

@@ -16,6 +16,9 @@ import yaml
 
 from ..user_files import UserFileError, read_user_file
 
+# libyaml's fast loader where PyYAML was built with it, as Home Assistant's own loader does.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MAX_FILE_BYTES = 4 << 20
 MAX_FILES = 2000
 SECRETS_FILE = "secrets.yaml"
@@ -125,7 +128,7 @@ def _scan_node(root: yaml.Node, scan: _FileScan) -> None:
 
 def _scan_content(content: bytes, label: str) -> _FileScan:
     try:
-        root = yaml.compose(content, Loader=yaml.CSafeLoader)
+        root = yaml.compose(content, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         location = f"{label}:{mark.line + 1}" if mark is not None else label
