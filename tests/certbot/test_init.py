@@ -217,6 +217,7 @@ async def test_a_name_watched_twice_raises_one_repair(
     # Added in the other order, or with certbot gone, the file entry raises it again.
     assert await hass.config_entries.async_unload(certbot.entry_id)
     await hass.async_block_till_done()
+    assert _issue(hass, certbot, f"certificate_{ALWAYS_DUE}") is None
     again = _issue(hass, files, f"certificate_{ALWAYS_DUE}")
     assert again is not None
     assert not again.is_fixable

@@ -585,3 +585,21 @@ async def test_a_refused_oauth_grant_is_not_asked_again(
     assert state_of(hass, "login") == "authenticated"
     assert len(_refusals(simulator)) == 1
     assert entry.data["oauth_refused"] == "2025.2"
+
+
+async def test_an_upgrade_is_asked_again_without_a_restart(
+    hass: HomeAssistant, domoticz: StartSimulator
+) -> None:
+    simulator = await domoticz("2025.1", users=household(), allow_plain_basic_auth=False)
+    entry = await add_entry(hass, simulator)
+    assert entry.data["oauth_refused"] == "2025.1"
+    simulator.clear_log()
+    simulator.version = "2025.2"
+    # The poll that sees the new version forgets the refusal; the next login asks once more.
+    await entry.runtime_data.async_refresh()
+    assert "oauth_refused" not in entry.data
+    await entry.runtime_data.async_refresh()
+    await entry.runtime_data.async_refresh()
+    assert state_of(hass, "login") == "authenticated"
+    assert len(_refusals(simulator)) == 1
+    assert entry.data["oauth_refused"] == "2025.2"

@@ -370,3 +370,21 @@ async def test_a_run_found_hanging_at_start_up_is_measured_by_the_metadata(
     assert job.typical_duration == pytest.approx(252.3456789)
     assert job.last_result is BackupResult.SUCCESS
     simulator.complete_task()
+
+
+async def test_a_verification_older_than_the_log_page_is_kept(
+    make_simulator: SimulatorFactory, session: aiohttp.ClientSession
+) -> None:
+    """Ten backups after a verification push its Test row off the page that is read."""
+    simulator = await make_simulator("2.3")
+    documents = simulator.add_backup("Documents", history=["Success"])
+    client = password_client(simulator, session)
+    now = datetime.now(UTC)
+    await client.update(now)
+    simulator.record_run(documents, "Success", operation="Test")
+    verified = (await client.update(now + LOG_MAX_AGE)).jobs["1"].last_verified
+    assert verified is not None
+    for _ in range(12):
+        simulator.record_run(documents, "Success")
+    job = (await client.update(now + 2 * LOG_MAX_AGE)).jobs["1"]
+    assert (job.last_verified, job.verify_result) == (verified, VerifyResult.SUCCESS)

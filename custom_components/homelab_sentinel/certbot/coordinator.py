@@ -12,6 +12,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError, HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -269,6 +270,11 @@ class CertbotCoordinator(SentinelCoordinator[CertbotData]):
         managers = self.hass.data.get(_MANAGERS, {})
         if managers.get(self.config_entry.entry_id) is self:
             del managers[self.config_entry.entry_id]
+        # One problem, one repair: the certificate entries raise their own again, so this
+        # entry's go (their renew-now fix needs this entry loaded anyway).
+        for key in self._certificate_issues:
+            ir.async_delete_issue(self.hass, DOMAIN, f"{self.config_entry.entry_id}_{key}")
+        self._certificate_issues = {}
         self._resync_certificate_repairs()
 
     def has_certificate_issue(self, cert_name: str) -> bool:

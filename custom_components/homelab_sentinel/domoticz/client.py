@@ -316,8 +316,12 @@ class DomoticzClient:
 
     def retry_oauth(self) -> None:
         """Try the OAuth2 password grant again at the next login, e.g. after an upgrade."""
-        self._oauth_refused = False
+        self._oauth_refused = self._oauth_suspect = False
         self._oauth_usable = self._oauth_client_id is not None
+        # A login that works already would be kept; the grant is asked first, once.
+        if self._preferred is LoginMethod.SESSION:
+            self._preferred = None
+        self._session_auth = self._bearer = self._sessionless = None
 
     async def async_poll(self) -> DomoticzSnapshot:
         """Read the posture; rejected credentials show as Login.REJECTED, not as an error.
@@ -553,7 +557,8 @@ class DomoticzClient:
                 reply.status,
             )
             self._oauth_usable = False
-            self._oauth_refused = True
+            # Only the server's own refusal is remembered; a proxy's 5xx is a passing fault.
+            self._oauth_refused = reply.status < 500
             return None
         data = self._json(reply, "token", require_status=False)
         token = data.get("access_token")
@@ -624,6 +629,7 @@ class DomoticzClient:
             # The password is right, so the client id was refused.
             self._oauth_usable = False
             self._oauth_refused = True
+            self._oauth_suspect = False
         outcome = _Outcome(Login.AUTHENTICATED, LoginMethod.SESSION, rights, version)
         self._session_proven_until = monotonic() + SESSIONLESS_REVERIFY_SECONDS
         if reply.session_cookie not in (None, _SESSION_ENDED):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import logging
 import re
@@ -409,6 +409,13 @@ class DuplicatiClient:
             return known.facts if known else _LogFacts(*_metadata_result(raw), _last_duration(raw))
         if idle:
             self._pending.discard(raw.id)
+        if read.last_verified is None and known is not None and known.facts.last_verified:
+            # The page read holds the last runs only; a verification older than them stays.
+            read = replace(
+                read,
+                last_verified=known.facts.last_verified,
+                verify_result=known.facts.verify_result,
+            )
         self._outcomes[raw.id] = _Outcome(fingerprint, read, now)
         return read
 
