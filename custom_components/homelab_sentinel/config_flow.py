@@ -91,7 +91,6 @@ _KIND_OPTIONS: dict[Kind, dict[str, tuple[Any, selector.Selector[Any]]]] = {
         )
     },
     # Not polled; its own options flow (heartbeat/flow.py) has no scan interval.
-    Kind.HEARTBEAT: {},
 }
 _MINIMUM_SCAN_INTERVAL = 10
 # The bounds of each option's field, checked again on submission (nan passes the selector).

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlow, ConfigFlowResult
-from homeassistant.const import CONF_PASSWORD, CONF_TOKEN
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 import probatio
 
 from .input_rules import InvalidHostError, InvalidNumberError, finite_number, validate_host
 
 # Never sent back to the browser as a form's suggested value.
-SECRET_FIELDS = frozenset({CONF_PASSWORD, CONF_TOKEN, "private_key"})
+# Never shown again in a form: credentials, and the heartbeat's webhook ID (whoever knows it can
+# report for the job).
+SECRET_FIELDS = frozenset({CONF_PASSWORD, CONF_TOKEN, "private_key", CONF_WEBHOOK_ID})
 
 
 class FlowError(Exception):

@@ -182,7 +182,7 @@ class HeartbeatFlowMixin(SentinelFlowBase):
             step_id=Kind.HEARTBEAT,
             data_schema=self.add_suggested_values_to_schema(
                 HEARTBEAT_SCHEMA,
-                {key: value for key, value in current.items() if key != CONF_WEBHOOK_ID},
+                self._suggestions(current),
             ),
             errors=errors,
         )
